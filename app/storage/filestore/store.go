@@ -1,0 +1,332 @@
+// Package filestore implements storage.Store on a local directory: the
+// embedded default, and an EFS or NFS mount for those who want one.
+//
+// Keys map to paths under the root; a key ending in "/" (a directory marker)
+// is a directory. Uploads are written to a hidden staging directory inside the
+// root and renamed into place on Commit, so a reader never sees part of a file.
+package filestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/ftps3/ftps3/app/storage"
+)
+
+// stagingDir holds uploads in progress; it is never listed.
+const stagingDir = ".ftps3-staging"
+
+// Store is a storage.Store on a directory.
+type Store struct {
+	root string
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// New returns a Store rooted at dir, creating it if needed, and clears
+// uploads left by a previous run.
+func New(dir string) (*Store, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("filestore: %w", err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fmt.Errorf("filestore: %w", err)
+	}
+	staging := filepath.Join(abs, stagingDir)
+	if err := os.RemoveAll(staging); err != nil {
+		return nil, fmt.Errorf("filestore: clear staging: %w", err)
+	}
+	if err := os.Mkdir(staging, 0o700); err != nil {
+		return nil, fmt.Errorf("filestore: %w", err)
+	}
+	return &Store{root: abs}, nil
+}
+
+// Root is the directory the store serves.
+func (s *Store) Root() string { return s.root }
+
+// path maps a key to a file path, refusing keys that would leave the root.
+func (s *Store) path(key string) (string, error) {
+	trimmed := strings.TrimSuffix(key, "/")
+	if key == "" || trimmed == "" {
+		return "", fmt.Errorf("%w: empty", storage.ErrInvalidKey)
+	}
+	for _, seg := range strings.Split(trimmed, "/") {
+		if seg == "" || seg == "." || seg == ".." || strings.ContainsRune(seg, 0) {
+			return "", fmt.Errorf("%w: %q", storage.ErrInvalidKey, key)
+		}
+	}
+	if trimmed == stagingDir || strings.HasPrefix(trimmed, stagingDir+"/") {
+		return "", fmt.Errorf("%w: %q is reserved", storage.ErrInvalidKey, key)
+	}
+	return filepath.Join(s.root, filepath.FromSlash(trimmed)), nil
+}
+
+// Stat implements storage.Store.
+func (s *Store) Stat(_ context.Context, key string) (storage.Object, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return storage.Object{}, err
+	}
+	fi, err := os.Stat(p)
+	if err != nil || fi.IsDir() != strings.HasSuffix(key, "/") {
+		return storage.Object{}, fmt.Errorf("stat %q: %w", key, storage.ErrNotExist)
+	}
+	return object(key, fi), nil
+}
+
+func object(key string, fi fs.FileInfo) storage.Object {
+	if fi.IsDir() {
+		return storage.Object{Key: key, ModTime: fi.ModTime()}
+	}
+	return storage.Object{Key: key, Size: fi.Size(), ModTime: fi.ModTime()}
+}
+
+// List implements storage.Store. A directory appears as its marker object
+// (key ending in "/") when listed recursively, and as a prefix otherwise.
+func (s *Store) List(ctx context.Context, prefix string, opts storage.ListOptions, fn func(storage.Object) error) error {
+	dirKey, namePrefix := "", prefix
+	if i := strings.LastIndex(prefix, "/"); i >= 0 {
+		dirKey, namePrefix = prefix[:i+1], prefix[i+1:]
+	}
+	count := 0
+	emit := func(o storage.Object) error {
+		if opts.Limit > 0 && count >= opts.Limit {
+			return errStop
+		}
+		count++
+		return fn(o)
+	}
+	err := s.walk(ctx, dirKey, namePrefix, opts.Recursive, emit)
+	if errors.Is(err, errStop) {
+		return nil
+	}
+	return err
+}
+
+var errStop = errors.New("stop")
+
+func (s *Store) walk(ctx context.Context, dirKey, namePrefix string, recursive bool, emit func(storage.Object) error) error {
+	dir := s.root
+	if dirKey != "" {
+		p, err := s.path(dirKey)
+		if err != nil {
+			return nil
+		}
+		dir = p
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscallNotDir) {
+			return nil
+		}
+		return fmt.Errorf("list %q: %w", dirKey, err)
+	}
+	// Key order: a directory "a" sorts as "a/", after "a-b" and "a.txt".
+	sort.Slice(entries, func(i, j int) bool { return sortName(entries[i]) < sortName(entries[j]) })
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		name := e.Name()
+		if dirKey == "" && name == stagingDir || !strings.HasPrefix(name, namePrefix) {
+			continue
+		}
+		key := dirKey + name
+		fi, err := e.Info()
+		if err != nil {
+			continue // removed meanwhile
+		}
+		if !e.IsDir() {
+			if err := emit(object(key, fi)); err != nil {
+				return err
+			}
+			continue
+		}
+		if !recursive {
+			if err := emit(storage.Object{Key: key + "/", Prefix: true}); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := emit(object(key+"/", fi)); err != nil {
+			return err
+		}
+		if err := s.walk(ctx, key+"/", "", true, emit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sortName(e fs.DirEntry) string {
+	if e.IsDir() {
+		return e.Name() + "/"
+	}
+	return e.Name()
+}
+
+// Open implements storage.Store.
+func (s *Store) Open(_ context.Context, key string, offset int64) (io.ReadCloser, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("open %q: %w", key, storage.ErrNotExist)
+	}
+	if fi, err := f.Stat(); err != nil || fi.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("open %q: %w", key, storage.ErrNotExist)
+	}
+	if offset > 0 {
+		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("open %q at %d: %w", key, offset, err)
+		}
+	}
+	return f, nil
+}
+
+// Delete implements storage.Store. Deleting a directory marker removes the
+// directory only when it is empty, as an S3 prefix outlives its marker.
+func (s *Store) Delete(_ context.Context, key string) error {
+	p, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil
+	}
+	if fi.IsDir() != strings.HasSuffix(key, "/") {
+		return nil
+	}
+	if err := os.Remove(p); err != nil && !fi.IsDir() {
+		return fmt.Errorf("delete %q: %w", key, err)
+	}
+	return nil
+}
+
+// Copy implements storage.Store.
+func (s *Store) Copy(ctx context.Context, src, dst string) error {
+	if strings.HasSuffix(src, "/") {
+		return s.putDir(dst)
+	}
+	r, err := s.Open(ctx, src, 0)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	u, err := s.Create(ctx, dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(u, r); err != nil {
+		_ = u.Abort(ctx)
+		return fmt.Errorf("copy %q to %q: %w", src, dst, err)
+	}
+	return u.Commit(ctx)
+}
+
+func (s *Store) putDir(key string) error {
+	p, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(p, 0o755); err != nil {
+		return fmt.Errorf("create %q: %w", key, err)
+	}
+	return nil
+}
+
+// Create implements storage.Store.
+func (s *Store) Create(_ context.Context, key string) (storage.Upload, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return nil, err
+	}
+	if strings.HasSuffix(key, "/") {
+		return &dirUpload{s: s, key: key}, nil
+	}
+	f, err := os.CreateTemp(filepath.Join(s.root, stagingDir), "upload-*")
+	if err != nil {
+		return nil, fmt.Errorf("create %q: %w", key, err)
+	}
+	return &fileUpload{f: f, dst: p, key: key}, nil
+}
+
+type fileUpload struct {
+	f        *os.File
+	dst, key string
+	written  int64
+	done     bool
+}
+
+func (u *fileUpload) Write(p []byte) (int, error) {
+	if u.done {
+		return 0, storage.ErrAborted
+	}
+	n, err := u.f.Write(p)
+	u.written += int64(n)
+	return n, err
+}
+
+func (u *fileUpload) Written() int64 { return u.written }
+
+func (u *fileUpload) Commit(ctx context.Context) error {
+	if u.done {
+		return storage.ErrAborted
+	}
+	err := u.f.Sync()
+	if cerr := u.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.MkdirAll(filepath.Dir(u.dst), 0o755)
+	}
+	if err == nil {
+		err = os.Rename(u.f.Name(), u.dst)
+	}
+	if err != nil {
+		_ = u.Abort(ctx)
+		return fmt.Errorf("commit %q: %w", u.key, err)
+	}
+	u.done = true
+	return nil
+}
+
+func (u *fileUpload) Abort(context.Context) error {
+	if u.done {
+		return nil
+	}
+	u.done = true
+	u.f.Close()
+	return os.Remove(u.f.Name())
+}
+
+// dirUpload creates a directory marker: only empty content is accepted.
+type dirUpload struct {
+	s       *Store
+	key     string
+	written int64
+}
+
+func (u *dirUpload) Write(p []byte) (int, error) {
+	if len(p) > 0 {
+		return 0, fmt.Errorf("%w: %q names a directory", storage.ErrInvalidKey, u.key)
+	}
+	return 0, nil
+}
+func (u *dirUpload) Written() int64               { return 0 }
+func (u *dirUpload) Commit(context.Context) error { return u.s.putDir(u.key) }
+func (u *dirUpload) Abort(context.Context) error  { return nil }

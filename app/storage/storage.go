@@ -1,0 +1,75 @@
+// Package storage defines the object store the FTP side needs: stat, paged
+// listing with a delimiter, ranged reads, streaming writes that either commit
+// or abort, delete and server-side copy. Keys are S3-style: no leading slash,
+// "/" separates path segments.
+//
+// Implementations: s3store (any S3-compatible endpoint) and filestore (a local
+// directory, the embedded default).
+package storage
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"time"
+)
+
+// Errors shared by every implementation. They wrap the io/fs errors so callers
+// can test with errors.Is(err, fs.ErrNotExist) as well.
+var (
+	// ErrNotExist: no object has that key.
+	ErrNotExist = fs.ErrNotExist
+	// ErrAborted: the upload was aborted before it was committed.
+	ErrAborted = errors.New("upload aborted")
+	// ErrInvalidKey: the key cannot be stored (empty, too long, bad bytes).
+	ErrInvalidKey = errors.New("invalid object key")
+)
+
+// Object describes one stored object, or a common prefix in a delimited listing.
+type Object struct {
+	Key     string // full key; for a prefix it ends with "/"
+	Size    int64
+	ModTime time.Time
+	Prefix  bool // a common prefix ("directory") rather than an object
+}
+
+// ListOptions selects what List returns.
+type ListOptions struct {
+	// Recursive lists every key under the prefix; otherwise keys are grouped
+	// at the next "/" into prefixes, as ListObjectsV2 with Delimiter "/" does.
+	Recursive bool
+	// Limit stops the listing after that many entries (0: no limit).
+	Limit int
+}
+
+// Store is the object store behind the gateway.
+type Store interface {
+	// Stat returns the object with exactly this key, or ErrNotExist.
+	Stat(ctx context.Context, key string) (Object, error)
+	// List calls fn for each entry under prefix, in key order, page by page.
+	// Returning an error from fn stops the listing with that error.
+	List(ctx context.Context, prefix string, opts ListOptions, fn func(Object) error) error
+	// Open reads the object from offset to its end.
+	Open(ctx context.Context, key string, offset int64) (io.ReadCloser, error)
+	// Create starts a streaming write. Nothing is visible under key until
+	// Commit succeeds; after Abort (or a failed Commit) the previous object
+	// under key, if any, is untouched.
+	Create(ctx context.Context, key string) (Upload, error)
+	// Delete removes the object; deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+	// Copy copies src to dst on the server side (any size).
+	Copy(ctx context.Context, src, dst string) error
+}
+
+// Upload is a write in progress.
+type Upload interface {
+	io.Writer
+	// Commit makes the whole written content visible under the key at once.
+	Commit(ctx context.Context) error
+	// Abort discards everything written. It is safe to call after a failed
+	// Write or Commit, and more than once.
+	Abort(ctx context.Context) error
+	// Written is the number of bytes accepted so far.
+	Written() int64
+}
