@@ -287,7 +287,10 @@ func (u *fileUpload) Commit(ctx context.Context) error {
 	if u.done {
 		return storage.ErrAborted
 	}
-	err := u.f.Sync()
+	err := u.f.Chmod(0o644)
+	if err == nil {
+		err = u.f.Sync()
+	}
 	if cerr := u.f.Close(); err == nil {
 		err = cerr
 	}

@@ -1,0 +1,111 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+func TestPasswordFormats(t *testing.T) {
+	bc, _ := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	pb, err := ParseHashed(HashPBKDF2("s3cret", "salty"), "salty")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bcp, err := ParseHashed(string(bc), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, p := range map[string]Password{"plain": Plain("s3cret"), "pbkdf2": pb, "bcrypt": bcp} {
+		if !p.Verify("s3cret") || p.Verify("s3cret ") || p.Verify("") {
+			t.Errorf("%s: wrong verdicts", name)
+		}
+	}
+}
+
+// A hash computed by Python, as aioftps3 does:
+// base64(hashlib.pbkdf2_hmac('sha256', b'password', b'salt', 1000000)).
+func TestAioftps3KnownHash(t *testing.T) {
+	p, err := ParseHashed("UFESpZC+YaydOiNb8KjuzqQOVGUuwOPCV8InyapeZkw=", "salt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Verify("password") {
+		t.Fatal("aioftps3 hash of 'password' with salt 'salt' not accepted")
+	}
+}
+
+func TestParseHashedErrors(t *testing.T) {
+	for _, c := range []struct{ hashed, salt string }{
+		{"not base64!", "s"}, {"AAAA", "s"}, {HashPBKDF2("x", "s"), ""}, {"$2b$broken", ""},
+	} {
+		if _, err := ParseHashed(c.hashed, c.salt); err == nil {
+			t.Errorf("ParseHashed(%q, %q) accepted", c.hashed, c.salt)
+		}
+	}
+}
+
+func TestAuthenticate(t *testing.T) {
+	pb, _ := ParseHashed(HashPBKDF2("pw", "salt"), "salt")
+	users, err := NewUsers([]User{{Login: "alice", Password: Plain("pw")}, {Login: "bob", Password: pb}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if u, err := users.Authenticate(ctx, "alice", "pw"); err != nil || u.Login != "alice" {
+		t.Fatal(u, err)
+	}
+	for _, c := range [][2]string{{"alice", "PW"}, {"carol", "pw"}, {"", ""}, {"bob", "nope"}} {
+		if _, err := users.Authenticate(ctx, c[0], c[1]); !errors.Is(err, ErrBadCredentials) {
+			t.Errorf("%q/%q: err = %v", c[0], c[1], err)
+		}
+	}
+	start := time.Now()
+	if _, err := users.Authenticate(ctx, "bob", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	first := time.Since(start)
+	start = time.Now()
+	if _, err := users.Authenticate(ctx, "bob", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	if again := time.Since(start); again*10 > first {
+		t.Logf("second login took %v, first %v: cache not effective?", again, first)
+	}
+	if _, err := users.Authenticate(ctx, "bob", "wrong"); !errors.Is(err, ErrBadCredentials) {
+		t.Fatal("wrong password accepted after a cached good one")
+	}
+	if _, err := NewUsers([]User{{Login: "a", Password: Plain("x")}, {Login: "a", Password: Plain("y")}}); err == nil {
+		t.Error("duplicate login accepted")
+	}
+}
+
+func TestThrottleLocksAddressNotUser(t *testing.T) {
+	th := NewThrottle(3, time.Minute, 5*time.Minute)
+	now := time.Unix(1000, 0)
+	th.now = func() time.Time { return now }
+	for i := 0; i < 3; i++ {
+		if ok, _ := th.Allowed("1.2.3.4"); !ok {
+			t.Fatalf("refused after %d failures", i)
+		}
+		th.Failed("1.2.3.4")
+	}
+	if ok, wait := th.Allowed("1.2.3.4"); ok || wait != 5*time.Minute {
+		t.Fatalf("attacker allowed=%v wait=%v", ok, wait)
+	}
+	if ok, _ := th.Allowed("5.6.7.8"); !ok {
+		t.Fatal("another address was locked out")
+	}
+	now = now.Add(5*time.Minute + time.Second)
+	if ok, _ := th.Allowed("1.2.3.4"); !ok {
+		t.Fatal("still locked after the lockout")
+	}
+	th.Failed("9.9.9.9")
+	th.Succeeded("9.9.9.9")
+	if len(th.byIP) != 1 {
+		t.Errorf("entries = %d", len(th.byIP))
+	}
+}

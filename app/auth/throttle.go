@@ -1,0 +1,92 @@
+package auth
+
+import (
+	"sync"
+	"time"
+)
+
+// Throttle counts failed logins per client address. After MaxFailures within
+// Window, that address is refused for Lockout. It is keyed by address, not by
+// user, so a stranger guessing passwords cannot lock a real user out.
+type Throttle struct {
+	MaxFailures int
+	Window      time.Duration
+	Lockout     time.Duration
+
+	mu   sync.Mutex
+	byIP map[string]*failures
+	now  func() time.Time
+}
+
+type failures struct {
+	count       int
+	first       time.Time
+	lockedUntil time.Time
+}
+
+// NewThrottle returns a throttle; zero values get defaults (10 failures in
+// 10 minutes lock the address for 10 minutes).
+func NewThrottle(maxFailures int, window, lockout time.Duration) *Throttle {
+	if maxFailures <= 0 {
+		maxFailures = 10
+	}
+	if window <= 0 {
+		window = 10 * time.Minute
+	}
+	if lockout <= 0 {
+		lockout = 10 * time.Minute
+	}
+	return &Throttle{MaxFailures: maxFailures, Window: window, Lockout: lockout, byIP: map[string]*failures{}, now: time.Now}
+}
+
+// Allowed reports whether ip may try to log in, and if not, for how long.
+func (t *Throttle) Allowed(ip string) (bool, time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f := t.byIP[ip]
+	if f == nil {
+		return true, 0
+	}
+	now := t.now()
+	if now.Before(f.lockedUntil) {
+		return false, f.lockedUntil.Sub(now)
+	}
+	return true, 0
+}
+
+// Failed records a failed login from ip.
+func (t *Throttle) Failed(ip string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	t.gc(now)
+	f := t.byIP[ip]
+	if f == nil || now.Sub(f.first) > t.Window {
+		f = &failures{first: now}
+		t.byIP[ip] = f
+	}
+	f.count++
+	if f.count >= t.MaxFailures {
+		f.lockedUntil = now.Add(t.Lockout)
+		f.count, f.first = 0, now
+	}
+}
+
+// Succeeded forgets the failures of ip.
+func (t *Throttle) Succeeded(ip string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.byIP, ip)
+}
+
+// gc drops stale entries so the map cannot grow without bound.
+func (t *Throttle) gc(now time.Time) {
+	if len(t.byIP) < 10_000 {
+		return
+	}
+	for ip, f := range t.byIP {
+		if now.Sub(f.first) > t.Window && now.After(f.lockedUntil) {
+			delete(t.byIP, ip)
+		}
+	}
+}

@@ -1,0 +1,102 @@
+package auth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+)
+
+// ErrBadCredentials is the one answer to an unknown user or a wrong password.
+var ErrBadCredentials = errors.New("wrong user name or password")
+
+// User is one FTP account.
+type User struct {
+	Login    string
+	Password Password
+	// Home is the key prefix the user is confined to ("" is the bucket root,
+	// otherwise it ends with "/").
+	Home     string
+	ReadOnly bool
+}
+
+// Users checks logins. Expensive hashes (PBKDF2 with a million iterations,
+// bcrypt) run at most NumCPU/2 at a time so that a burst of logins cannot
+// take the CPU from running transfers, and a password that verified once is
+// remembered as a keyed HMAC so the next login of that user is instant.
+type Users struct {
+	byLogin map[string]*User
+	slots   chan struct{}
+	key     [32]byte
+
+	mu       sync.Mutex
+	verified map[string][]byte // login → HMAC(key, password) of the last good password
+}
+
+// NewUsers indexes users by login; logins must be unique and non-empty.
+func NewUsers(users []User) (*Users, error) {
+	u := &Users{
+		byLogin:  make(map[string]*User, len(users)),
+		slots:    make(chan struct{}, max(1, runtime.NumCPU()/2)),
+		verified: map[string][]byte{},
+	}
+	rand.Read(u.key[:])
+	for i := range users {
+		usr := users[i]
+		if usr.Login == "" {
+			return nil, fmt.Errorf("user %d has an empty login", i)
+		}
+		if usr.Password == nil {
+			return nil, fmt.Errorf("user %q has no password", usr.Login)
+		}
+		if _, dup := u.byLogin[usr.Login]; dup {
+			return nil, fmt.Errorf("user %q is defined twice", usr.Login)
+		}
+		u.byLogin[usr.Login] = &usr
+	}
+	return u, nil
+}
+
+// Len is the number of users.
+func (u *Users) Len() int { return len(u.byLogin) }
+
+// Authenticate returns the user if the password is right.
+func (u *Users) Authenticate(ctx context.Context, login, password string) (*User, error) {
+	usr, ok := u.byLogin[login]
+	if !ok {
+		return nil, ErrBadCredentials
+	}
+	if !usr.Password.Expensive() {
+		if usr.Password.Verify(password) {
+			return usr, nil
+		}
+		return nil, ErrBadCredentials
+	}
+	mac := hmac.New(sha256.New, u.key[:])
+	mac.Write([]byte(password))
+	sum := mac.Sum(nil)
+	u.mu.Lock()
+	known := u.verified[login]
+	u.mu.Unlock()
+	if known != nil && hmac.Equal(known, sum) {
+		return usr, nil
+	}
+	select {
+	case u.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	ok = usr.Password.Verify(password)
+	<-u.slots
+	if !ok {
+		return nil, ErrBadCredentials
+	}
+	u.mu.Lock()
+	u.verified[login] = sum
+	u.mu.Unlock()
+	return usr, nil
+}

@@ -1,0 +1,351 @@
+// Package config reads the gateway's configuration from environment
+// variables. aioftps3's variables keep their meaning, so an aioftps3
+// deployment can switch by changing the image; new settings use the FTP_
+// prefix. Every error names its variable and says what is wrong.
+package config
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ftps3/ftps3/app/auth"
+)
+
+// TLS modes of the command port.
+const (
+	TLSAuto     = "auto"     // implicit or explicit, told apart by the first byte
+	TLSImplicit = "implicit" // TLS from the first byte (ftps://)
+	TLSExplicit = "explicit" // plaintext banner, then AUTH TLS
+)
+
+// PassiveFromEC2 as a FTP_DATA_CIDR_TO_DOMAINS__i__DOMAIN means: the private
+// IPv4 of the EC2 instance this runs on, read from instance metadata (IMDSv2).
+const PassiveFromEC2 = "@ec2-local-ipv4"
+
+// DataCIDR maps client networks to the address sent in PASV replies.
+type DataCIDR struct {
+	Net *net.IPNet
+	// Domain is a host name to resolve, an IPv4 literal, or PassiveFromEC2.
+	Domain string
+}
+
+// S3 says where the bucket is and how to sign in.
+type S3 struct {
+	Bucket, Region  string
+	Endpoint        string // "" for AWS
+	PathStyle       bool
+	VerifyCerts     bool
+	AccessKeyID     string
+	SecretAccessKey string
+	DirSuffix       string
+}
+
+// Config is the whole configuration.
+type Config struct {
+	CommandPort    int
+	DataPortsFirst int
+	DataPortsCount int
+	DataCIDRs      []DataCIDR
+
+	TLSMode       string
+	TLSCertFile   string
+	TLSKeyFile    string
+	TLSGenerate   bool // no certificate at the default place: make a self-signed one
+	TLSMinVersion string
+
+	HealthcheckPort int
+	HTTPAddr        string
+
+	Storage    string // "s3" or "file"
+	StorageDir string
+	S3         S3
+
+	Users   []auth.User
+	DevUser *DevUser // set when a development user was generated
+
+	UploadPartSize     int64
+	UploadMemoryLimit  int64
+	UploadBuffers      int
+	RequireCloseNotify bool
+
+	IdleTimeout      time.Duration
+	ShutdownGrace    time.Duration
+	LoginMaxFailures int
+	LoginLockout     time.Duration
+
+	LogFormat string
+	LogLevel  string
+}
+
+// DevUser is the generated login of the embedded default.
+type DevUser struct{ Login, Password string }
+
+// Load reads the configuration from environ (os.Environ() form).
+func Load(environ []string) (*Config, error) {
+	e := newEnv(environ)
+	c := &Config{}
+
+	c.CommandPort = e.port("FTP_COMMAND_PORT", 8021)
+	c.DataPortsFirst = e.port("FTP_DATA_PORTS_FIRST", 8022)
+	c.DataPortsCount = e.intRange("FTP_DATA_PORTS_COUNT", 20, 1, 1000)
+	if last := c.DataPortsFirst + c.DataPortsCount - 1; last > 65535 {
+		e.errorf("FTP_DATA_PORTS_COUNT", "ports %d..%d go past 65535", c.DataPortsFirst, last)
+	}
+	if c.CommandPort >= c.DataPortsFirst && c.CommandPort < c.DataPortsFirst+c.DataPortsCount {
+		e.errorf("FTP_COMMAND_PORT", "%d is inside the data port range %d..%d", c.CommandPort, c.DataPortsFirst, c.DataPortsFirst+c.DataPortsCount-1)
+	}
+	for _, m := range e.indexed("FTP_DATA_CIDR_TO_DOMAINS") {
+		name := "FTP_DATA_CIDR_TO_DOMAINS__" + m[""]
+		n, err := parseCIDR(m["CIDR"])
+		if err != nil {
+			e.errorf(name+"__CIDR", "%q is not a CIDR (e.g. 10.0.0.0/8)", m["CIDR"])
+			continue
+		}
+		if m["DOMAIN"] == "" {
+			e.errorf(name+"__DOMAIN", "missing: the host name or IPv4 to send in PASV replies to %s", n)
+			continue
+		}
+		if ip := net.ParseIP(m["DOMAIN"]); ip != nil && ip.To4() == nil {
+			e.errorf(name+"__DOMAIN", "%q is IPv6; PASV replies carry IPv4 only (clients on IPv6 use EPSV)", m["DOMAIN"])
+			continue
+		}
+		c.DataCIDRs = append(c.DataCIDRs, DataCIDR{Net: n, Domain: m["DOMAIN"]})
+	}
+
+	c.TLSMode = e.oneOf("FTP_TLS_MODE", TLSAuto, TLSAuto, TLSImplicit, TLSExplicit)
+	c.TLSMinVersion = e.oneOf("FTP_TLS_MIN_VERSION", "1.2", "1.2", "1.3")
+	home, _ := os.UserHomeDir()
+	cert, certSet := e.lookup("FTP_TLS_CERT_FILE")
+	key, keySet := e.lookup("FTP_TLS_KEY_FILE")
+	if !certSet {
+		cert = filepath.Join(home, "ssl.crt") // aioftps3's place
+	}
+	if !keySet {
+		key = filepath.Join(home, "ssl.key")
+	}
+	c.TLSCertFile, c.TLSKeyFile = cert, key
+	_, certErr := os.Stat(cert)
+	_, keyErr := os.Stat(key)
+	switch {
+	case certErr == nil && keyErr == nil:
+	case certSet && certErr != nil:
+		e.errorf("FTP_TLS_CERT_FILE", "cannot read %s: %v", cert, certErr)
+	case keySet && keyErr != nil:
+		e.errorf("FTP_TLS_KEY_FILE", "cannot read %s: %v", key, keyErr)
+	default:
+		c.TLSGenerate = true
+	}
+
+	c.HealthcheckPort = e.port("HEALTHCHECK_PORT", 8081)
+	c.HTTPAddr = e.str("FTP_HTTP_ADDR", ":8080")
+	if c.HTTPAddr != "off" {
+		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+			e.errorf("FTP_HTTP_ADDR", "%q is not host:port (e.g. :8080) or off", c.HTTPAddr)
+		}
+	}
+
+	c.S3 = loadS3(e)
+	defStorage := "file"
+	if c.S3.Bucket != "" {
+		defStorage = "s3"
+	}
+	c.Storage = e.oneOf("FTP_STORAGE", defStorage, "s3", "file")
+	c.StorageDir = e.str("FTP_STORAGE_DIR", "./data")
+	if c.Storage == "s3" && c.S3.Bucket == "" {
+		e.errorf("AWS_S3_BUCKET_NAME", "missing: FTP_STORAGE is s3")
+	}
+
+	c.Users = loadUsers(e)
+	if len(c.Users) == 0 {
+		if c.Storage == "s3" {
+			e.errorf("FTP_USERS__0__LOGIN", "no users configured: set FTP_USERS__0__LOGIN and FTP_USERS__0__PASSWORD (or PASSWORD_HASHED), FTP_USERS_JSON or FTP_USERS_FILE")
+		} else {
+			var b [9]byte
+			rand.Read(b[:])
+			c.DevUser = &DevUser{Login: "ftps3", Password: hex.EncodeToString(b[:])}
+			c.Users = []auth.User{{Login: c.DevUser.Login, Password: auth.Plain(c.DevUser.Password)}}
+		}
+	}
+
+	c.UploadPartSize = e.size("FTP_UPLOAD_PART_SIZE", 8<<20)
+	if c.UploadPartSize < 5<<20 || c.UploadPartSize > 5<<30 {
+		e.errorf("FTP_UPLOAD_PART_SIZE", "%d bytes is outside S3's part sizes (5MiB to 5GiB)", c.UploadPartSize)
+	}
+	c.UploadBuffers = e.intRange("FTP_UPLOAD_BUFFERS", 2, 2, 64)
+	c.UploadMemoryLimit = e.size("FTP_UPLOAD_MEMORY_LIMIT", 512<<20)
+	if c.UploadMemoryLimit < c.UploadPartSize*int64(c.UploadBuffers) {
+		e.errorf("FTP_UPLOAD_MEMORY_LIMIT", "%d bytes is less than one upload needs (FTP_UPLOAD_PART_SIZE × FTP_UPLOAD_BUFFERS = %d)", c.UploadMemoryLimit, c.UploadPartSize*int64(c.UploadBuffers))
+	}
+	c.RequireCloseNotify = e.boolean("FTP_UPLOAD_REQUIRE_CLOSE_NOTIFY", true)
+
+	c.IdleTimeout = e.duration("FTP_IDLE_TIMEOUT", 15*time.Minute)
+	c.ShutdownGrace = e.duration("FTP_SHUTDOWN_GRACE", 25*time.Second)
+	c.LoginMaxFailures = e.intRange("FTP_LOGIN_MAX_FAILURES", 10, 1, 1000)
+	c.LoginLockout = e.duration("FTP_LOGIN_LOCKOUT", 10*time.Minute)
+
+	c.LogFormat = e.oneOf("FTP_LOG_FORMAT", "text", "text", "json")
+	c.LogLevel = e.oneOf("FTP_LOG_LEVEL", "info", "debug", "info", "warn", "error")
+
+	if err := e.err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func loadS3(e *env) S3 {
+	s := S3{
+		Bucket:      e.str("AWS_S3_BUCKET_NAME", ""),
+		Region:      e.str("AWS_S3_BUCKET_REGION", e.str("AWS_REGION", e.str("AWS_DEFAULT_REGION", ""))),
+		VerifyCerts: e.boolean("AWS_S3_BUCKET_VERIFY_CERTS", true),
+		DirSuffix:   e.str("AWS_S3_BUCKET_DIR_SUFFIX", "/"),
+	}
+	if strings.Contains(strings.TrimPrefix(s.DirSuffix, "/"), "/") {
+		e.errorf("AWS_S3_BUCKET_DIR_SUFFIX", "%q may only have a / at its start", s.DirSuffix)
+	}
+	if ep, ok := e.lookup("AWS_ENDPOINT_URL_S3"); ok {
+		s.Endpoint = ep
+	} else if host, ok := e.lookup("AWS_S3_BUCKET_HOST"); ok {
+		s.Endpoint = "https://" + host
+	}
+	if s.Endpoint != "" && !strings.HasPrefix(s.Endpoint, "http://") && !strings.HasPrefix(s.Endpoint, "https://") {
+		e.errorf("AWS_ENDPOINT_URL_S3", "%q must start with http:// or https://", s.Endpoint)
+	}
+	amazon := s.Endpoint == "" || strings.Contains(s.Endpoint, ".amazonaws.com")
+	s.PathStyle = e.boolean("AWS_S3_FORCE_PATH_STYLE", !amazon)
+
+	id, idSet := e.lookup("AWS_ACCESS_KEY_ID")
+	secret, secretSet := e.lookup("AWS_SECRET_ACCESS_KEY")
+	switch mech := e.str("AWS_AUTH_MECHANISM", ""); mech {
+	case "secret_access_key":
+		if !idSet {
+			e.errorf("AWS_ACCESS_KEY_ID", "missing: AWS_AUTH_MECHANISM is secret_access_key")
+		}
+		if !secretSet {
+			e.errorf("AWS_SECRET_ACCESS_KEY", "missing: AWS_AUTH_MECHANISM is secret_access_key")
+		}
+		s.AccessKeyID, s.SecretAccessKey = id, secret
+	case "ecs_role", "default", "":
+		// The SDK's default chain: environment keys, the ECS task role,
+		// the instance profile, ...
+	default:
+		e.errorf("AWS_AUTH_MECHANISM", "%q is not secret_access_key, ecs_role or default", mech)
+	}
+	return s
+}
+
+// userSpec is one user in FTP_USERS_JSON, FTP_USERS_FILE, or the indexed
+// FTP_USERS__i__* variables.
+type userSpec struct {
+	Login          string `json:"login"`
+	Password       string `json:"password"`
+	PasswordHashed string `json:"password_hashed"`
+	PasswordSalt   string `json:"password_salt"`
+	Home           string `json:"home"`
+	ReadOnly       bool   `json:"read_only"`
+}
+
+func loadUsers(e *env) []auth.User {
+	var users []auth.User
+	for _, m := range e.indexed("FTP_USERS") {
+		name := "FTP_USERS__" + m[""]
+		ro := false
+		if v := m["READ_ONLY"]; v != "" {
+			var ok bool
+			if ro, ok = parseBool(v); !ok {
+				e.errorf(name+"__READ_ONLY", "%q is not true or false", v)
+			}
+		}
+		spec := userSpec{Login: m["LOGIN"], Password: m["PASSWORD"], PasswordHashed: m["PASSWORD_HASHED"],
+			PasswordSalt: m["PASSWORD_SALT"], Home: m["HOME"], ReadOnly: ro}
+		if u, ok := spec.user(e, name+"__"); ok {
+			users = append(users, u)
+		}
+	}
+	if v, ok := e.lookup("FTP_USERS_JSON"); ok {
+		users = append(users, usersFromJSON(e, "FTP_USERS_JSON", []byte(v))...)
+	}
+	if p, ok := e.lookup("FTP_USERS_FILE"); ok {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			e.errorf("FTP_USERS_FILE", "cannot read %s: %v", p, err)
+		} else {
+			users = append(users, usersFromJSON(e, "FTP_USERS_FILE", data)...)
+		}
+	}
+	seen := map[string]bool{}
+	for _, u := range users {
+		if seen[u.Login] {
+			e.errorf("FTP_USERS", "user %q is defined twice", u.Login)
+		}
+		seen[u.Login] = true
+	}
+	return users
+}
+
+func usersFromJSON(e *env, name string, data []byte) []auth.User {
+	var specs []userSpec
+	if err := json.Unmarshal(data, &specs); err != nil {
+		e.errorf(name, "not a JSON list of users ([{\"login\": ..., \"password\": ...}]): %v", err)
+		return nil
+	}
+	var users []auth.User
+	for i, s := range specs {
+		if u, ok := s.user(e, fmt.Sprintf("%s[%d].", name, i)); ok {
+			users = append(users, u)
+		}
+	}
+	return users
+}
+
+func (s userSpec) user(e *env, where string) (auth.User, bool) {
+	if s.Login == "" {
+		e.errorf(where+"LOGIN", "missing")
+		return auth.User{}, false
+	}
+	u := auth.User{Login: s.Login, ReadOnly: s.ReadOnly}
+	switch {
+	case s.Password != "" && s.PasswordHashed != "":
+		e.errorf(where+"PASSWORD", "user %q has both PASSWORD and PASSWORD_HASHED; keep one", s.Login)
+		return u, false
+	case s.Password != "":
+		u.Password = auth.Plain(s.Password)
+	case s.PasswordHashed != "":
+		p, err := auth.ParseHashed(s.PasswordHashed, s.PasswordSalt)
+		if err != nil {
+			e.errorf(where+"PASSWORD_HASHED", "user %q: %v", s.Login, err)
+			return u, false
+		}
+		u.Password = p
+	default:
+		e.errorf(where+"PASSWORD", "user %q has no PASSWORD or PASSWORD_HASHED", s.Login)
+		return u, false
+	}
+	home, err := CleanHome(s.Home)
+	if err != nil {
+		e.errorf(where+"HOME", "user %q: %v", s.Login, err)
+		return u, false
+	}
+	u.Home = home
+	return u, true
+}
+
+// CleanHome turns a home directory into a key prefix: "" or "a/b/".
+func CleanHome(h string) (string, error) {
+	if h == "" || h == "/" {
+		return "", nil
+	}
+	for _, seg := range strings.Split(strings.Trim(h, "/"), "/") {
+		if seg == ".." || seg == "." || seg == "" {
+			return "", fmt.Errorf("%q: use a plain path like incoming/partner (no '.', '..' or '//')", h)
+		}
+	}
+	return path.Clean(strings.Trim(h, "/")) + "/", nil
+}

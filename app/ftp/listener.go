@@ -1,0 +1,229 @@
+package ftp
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Listener is the command port's TLS front door. It serves implicit TLS
+// (TLS from the first byte, ftps://) and explicit TLS (a plaintext banner,
+// then AUTH TLS) on one port: an implicit client speaks first with a TLS
+// ClientHello, an explicit client waits for the banner, so a short wait for
+// the first byte tells them apart. Before TLS nothing but FEAT, AUTH, NOOP,
+// SYST, OPTS and QUIT is answered: there is no plaintext login.
+//
+// It hands ftpserverlib connections that are already TLS (the library runs in
+// its implicit mode), wrapped in a controlConn.
+type Listener struct {
+	inner    net.Listener
+	tls      *tls.Config
+	mode     string // auto, implicit or explicit
+	detect   time.Duration
+	deadline time.Duration
+	banner   string
+	log      *slog.Logger
+	onConn   func(*controlConn)
+
+	conns  chan net.Conn
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+const (
+	tlsRecordHandshake = 0x16
+	preTLSMaxCommands  = 20
+	preTLSMaxLine      = 512
+)
+
+func newListener(inner net.Listener, cfg *tls.Config, mode, banner string, log *slog.Logger, onConn func(*controlConn)) *Listener {
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &Listener{inner: inner, tls: cfg, mode: mode, detect: 300 * time.Millisecond, deadline: 30 * time.Second,
+		banner: banner, log: log, onConn: onConn, conns: make(chan net.Conn), ctx: ctx, cancel: cancel}
+	l.wg.Add(1)
+	go l.acceptLoop()
+	return l
+}
+
+// Accept returns the next client whose TLS session is established.
+func (l *Listener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.ctx.Done():
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: net.ErrClosed}
+	}
+}
+
+// Close stops accepting; clients being negotiated are dropped.
+func (l *Listener) Close() error {
+	l.cancel()
+	err := l.inner.Close()
+	l.wg.Wait()
+	return err
+}
+
+// Addr is the command port's address.
+func (l *Listener) Addr() net.Addr { return l.inner.Addr() }
+
+func (l *Listener) acceptLoop() {
+	defer l.wg.Done()
+	var delay time.Duration
+	for {
+		c, err := l.inner.Accept()
+		if err != nil {
+			if l.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			l.log.Warn("accept failed", "err", err, "retry_in", delay.String())
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			l.negotiate(c)
+		}()
+	}
+}
+
+// negotiate brings one client to an established TLS session.
+func (l *Listener) negotiate(raw net.Conn) {
+	log := l.log.With("client", raw.RemoteAddr().String())
+	_ = raw.SetDeadline(time.Now().Add(l.deadline))
+	br := bufio.NewReaderSize(raw, 1024)
+	pc := &peekedConn{Conn: raw, r: br}
+
+	implicit := l.mode == "implicit"
+	if l.mode == "auto" {
+		_ = raw.SetReadDeadline(time.Now().Add(l.detect))
+		b, err := br.Peek(1)
+		implicit = err == nil && b[0] == tlsRecordHandshake
+		var ne net.Error
+		if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+			raw.Close() // gone before saying anything
+			return
+		}
+		_ = raw.SetDeadline(time.Now().Add(l.deadline))
+	}
+	if !implicit {
+		ok, err := l.preTLS(pc, br)
+		if !ok {
+			if err != nil {
+				log.Debug("client left before TLS", "err", err)
+			}
+			raw.Close()
+			return
+		}
+	}
+	tc := tls.Server(pc, l.tls)
+	if err := tc.HandshakeContext(l.ctx); err != nil {
+		log.Info("TLS handshake failed", "err", err, "implicit", implicit)
+		raw.Close()
+		return
+	}
+	_ = raw.SetDeadline(time.Time{})
+	cc := newControlConn(tc, !implicit)
+	l.onConn(cc)
+	select {
+	case l.conns <- cc:
+	case <-l.ctx.Done():
+		cc.closeForReal()
+	}
+}
+
+// preTLS speaks plaintext FTP until the client asks for AUTH TLS.
+func (l *Listener) preTLS(w io.Writer, br *bufio.Reader) (bool, error) {
+	reply := func(s string) error {
+		_, err := io.WriteString(w, s+"\r\n")
+		return err
+	}
+	if err := reply("220 " + l.banner); err != nil {
+		return false, err
+	}
+	for i := 0; i < preTLSMaxCommands; i++ {
+		line, err := readLimitedLine(br, preTLSMaxLine)
+		if errors.Is(err, errLineTooLong) {
+			if err := reply("500 Command line too long"); err != nil {
+				return false, err
+			}
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		cmd, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
+		switch strings.ToUpper(cmd) {
+		case "AUTH":
+			switch strings.ToUpper(strings.TrimSpace(arg)) {
+			case "TLS", "SSL", "TLS-C", "TLS-P":
+				return true, reply("234 AUTH command ok; starting TLS")
+			}
+			err = reply("504 Only AUTH TLS is supported")
+		case "FEAT":
+			err = reply("211-Features:\r\n AUTH TLS\r\n PBSZ\r\n PROT\r\n UTF8\r\n EPSV\r\n PASV\r\n MLST type*;size*;modify*;\r\n SIZE\r\n MDTM\r\n REST STREAM\r\n211 End")
+		case "NOOP":
+			err = reply("200 OK")
+		case "SYST":
+			err = reply("215 UNIX Type: L8")
+		case "OPTS":
+			err = reply("200 OK")
+		case "QUIT":
+			_ = reply("221 Goodbye")
+			return false, nil
+		case "USER", "PASS":
+			err = reply("530 This server requires TLS: send AUTH TLS first (or connect with implicit TLS)")
+		default:
+			err = reply("530 Please send AUTH TLS first")
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	_ = reply("421 Too many commands without TLS")
+	return false, nil
+}
+
+var errLineTooLong = errors.New("line too long")
+
+// readLimitedLine reads one line of at most max bytes; a longer line is
+// skipped up to its end and reported as errLineTooLong.
+func readLimitedLine(br *bufio.Reader, max int) (string, error) {
+	var b []byte
+	for {
+		c, err := br.ReadByte()
+		if err != nil {
+			return "", err
+		}
+		if c == '\n' {
+			if len(b) > max {
+				return "", errLineTooLong
+			}
+			return strings.TrimRight(string(b), "\r"), nil
+		}
+		if len(b) <= max {
+			b = append(b, c)
+		}
+	}
+}
+
+// peekedConn reads through the buffer that held the peeked byte.
+type peekedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (p *peekedConn) Read(b []byte) (int, error) { return p.r.Read(b) }
+
+func (l *Listener) String() string { return fmt.Sprintf("ftps listener on %s (%s)", l.inner.Addr(), l.mode) }

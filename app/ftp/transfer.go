@@ -1,0 +1,217 @@
+package ftp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"sync/atomic"
+	"time"
+
+	ftpserver "github.com/fclairamb/ftpserverlib"
+
+	"github.com/ftps3/ftps3/app/storage"
+)
+
+var errTruncated = errors.New("the data connection ended without a TLS close_notify: the upload may be cut short, so it was discarded")
+
+// GetHandle implements the transfer extension: STOR opens a streaming
+// upload, RETR a (ranged) download.
+func (ss *session) GetHandle(name string, flags int, offset int64) (ftpserver.FileTransfer, error) {
+	if ss.s.draining.Load() {
+		return nil, errDraining
+	}
+	p := cleanPath(name)
+	if flags&(os.O_WRONLY|os.O_RDWR) != 0 {
+		return ss.openUpload(p, flags, offset)
+	}
+	return ss.openDownload(p, offset)
+}
+
+func (ss *session) openUpload(p string, flags int, offset int64) (ftpserver.FileTransfer, error) {
+	switch {
+	case ss.user.ReadOnly:
+		return nil, pathErr("upload", p, errReadOnly)
+	case flags&os.O_APPEND != 0:
+		return nil, pathErr("append", p, fmt.Errorf("APPE is %w: upload the whole file", errNotSupported))
+	case offset != 0:
+		return nil, pathErr("upload", p, fmt.Errorf("resuming an upload (REST before STOR) is %w: upload the whole file", errNotSupported))
+	case p == "/":
+		return nil, pathErr("upload", p, errIsDir)
+	}
+	ctx, cancel := opCtx()
+	defer cancel()
+	if err := ss.needDir(ctx, path.Dir(p)); err != nil {
+		return nil, pathErr("upload", p, err)
+	}
+	if fi, err := ss.stat(ctx, p); err == nil && fi.dir {
+		return nil, pathErr("upload", p, errIsDir)
+	}
+	u, err := ss.store().Create(context.Background(), ss.key(p))
+	if err != nil {
+		return nil, pathErr("upload", p, err)
+	}
+	ss.s.transfers.Add(1)
+	ss.s.metrics.TransfersActive.Add(1)
+	return &uploadHandle{ss: ss, up: u, path: p, start: time.Now()}, nil
+}
+
+func (ss *session) openDownload(p string, offset int64) (ftpserver.FileTransfer, error) {
+	ctx, cancel := opCtx()
+	defer cancel()
+	fi, err := ss.stat(ctx, p)
+	if err != nil {
+		return nil, pathErr("download", p, err)
+	}
+	if fi.dir {
+		return nil, pathErr("download", p, errIsDir)
+	}
+	if offset > fi.size {
+		return nil, pathErr("download", p, fmt.Errorf("restart offset %d is past the end (%d bytes)", offset, fi.size))
+	}
+	r, err := ss.store().Open(context.Background(), ss.key(p), offset)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotExist) {
+			err = fs.ErrNotExist
+		}
+		return nil, pathErr("download", p, err)
+	}
+	ss.s.transfers.Add(1)
+	ss.s.metrics.TransfersActive.Add(1)
+	return &downloadHandle{ss: ss, r: r, path: p, offset: offset, start: time.Now()}, nil
+}
+
+// uploadHandle receives a STOR. Close decides: the object is committed only
+// if the transfer ended cleanly (and, over TLS, with a close_notify);
+// otherwise the upload is aborted and the previous object, if any, stays.
+type uploadHandle struct {
+	ss      *session
+	up      storage.Upload
+	path    string
+	start   time.Time
+	xferErr error
+	closed  atomic.Bool
+}
+
+func (h *uploadHandle) Write(p []byte) (int, error) {
+	n, err := h.up.Write(p)
+	h.ss.s.metrics.BytesUploaded.Add(int64(n))
+	return n, err
+}
+
+func (h *uploadHandle) Read([]byte) (int, error) { return 0, errors.New("upload handle is write-only") }
+
+func (h *uploadHandle) Seek(off int64, _ int) (int64, error) {
+	if off != 0 {
+		return 0, errNotSupported
+	}
+	return 0, nil
+}
+
+// TransferError is called by ftpserverlib on ABOR, a dropped connection, or
+// a copy error, before Close.
+func (h *uploadHandle) TransferError(err error) { h.xferErr = err }
+
+func (h *uploadHandle) Close() error {
+	if h.closed.Swap(true) {
+		return nil
+	}
+	defer h.ss.s.transfers.Done()
+	defer h.ss.s.metrics.TransfersActive.Add(-1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	reason := h.xferErr
+	if reason == nil && h.ss.s.opts.RequireCloseNotify && h.cutShort() {
+		reason = errTruncated
+	}
+	if reason != nil {
+		aerr := h.up.Abort(ctx)
+		h.done(reason, aerr)
+		return reason
+	}
+	err := h.up.Commit(ctx)
+	h.done(err, nil)
+	if err != nil {
+		return fmt.Errorf("upload of %s failed and was discarded: %w", h.path, err)
+	}
+	return nil
+}
+
+// cutShort reports whether the data connection of this session ended with a
+// bare TCP close (see dataconn.go). If the connection cannot be found, the
+// upload is treated as cut: nothing unverified is committed.
+func (h *uploadHandle) cutShort() bool {
+	if h.ss.ctrl == nil {
+		return true
+	}
+	dc := h.ss.s.data.get(int(h.ss.ctrl.passivePort.Load()))
+	return dc == nil || dc.endedWithoutCloseNotify()
+}
+
+func (h *uploadHandle) done(err, abortErr error) {
+	attrs := []any{"path", h.path, "bytes", h.up.Written(), "duration", time.Since(h.start).Round(time.Millisecond).String()}
+	if err != nil {
+		h.ss.s.metrics.UploadsFailed.Add(1)
+		if abortErr != nil {
+			attrs = append(attrs, "abort_err", abortErr)
+		}
+		h.ss.log.Warn("upload failed: nothing stored", append(attrs, "err", err)...)
+		return
+	}
+	h.ss.s.metrics.UploadsOK.Add(1)
+	h.ss.log.Info("upload stored", attrs...)
+}
+
+// downloadHandle streams a RETR from the store.
+type downloadHandle struct {
+	ss      *session
+	r       io.ReadCloser
+	path    string
+	offset  int64
+	sent    int64
+	start   time.Time
+	xferErr error
+	closed  atomic.Bool
+}
+
+func (h *downloadHandle) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	h.sent += int64(n)
+	h.ss.s.metrics.BytesDownloaded.Add(int64(n))
+	return n, err
+}
+
+func (h *downloadHandle) Write([]byte) (int, error) {
+	return 0, errors.New("download handle is read-only")
+}
+
+// Seek accepts the REST offset the download was opened at.
+func (h *downloadHandle) Seek(off int64, whence int) (int64, error) {
+	if whence != io.SeekStart || off != h.offset {
+		return 0, errNotSupported
+	}
+	return off, nil
+}
+
+func (h *downloadHandle) TransferError(err error) { h.xferErr = err }
+
+func (h *downloadHandle) Close() error {
+	if h.closed.Swap(true) {
+		return nil
+	}
+	defer h.ss.s.transfers.Done()
+	defer h.ss.s.metrics.TransfersActive.Add(-1)
+	err := h.r.Close()
+	attrs := []any{"path", h.path, "offset", h.offset, "bytes", h.sent, "duration", time.Since(h.start).Round(time.Millisecond).String()}
+	if h.xferErr != nil {
+		h.ss.s.metrics.DownloadsFailed.Add(1)
+		h.ss.log.Warn("download interrupted", append(attrs, "err", h.xferErr)...)
+		return nil
+	}
+	h.ss.s.metrics.DownloadsOK.Add(1)
+	h.ss.log.Info("download sent", attrs...)
+	return err
+}

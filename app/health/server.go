@@ -1,0 +1,108 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+)
+
+// Server is the health check TCP port and the HTTP endpoints.
+type Server struct {
+	tcp      net.Listener
+	http     *http.Server
+	httpLn   net.Listener
+	draining atomic.Bool
+	log      *slog.Logger
+}
+
+// Start listens on the TCP health port (0: none) and the HTTP address ("" or
+// "off": none).
+func Start(tcpAddr, httpAddr string, m *Metrics, log *slog.Logger) (*Server, error) {
+	s := &Server{log: log}
+	if tcpAddr != "" {
+		l, err := net.Listen("tcp", tcpAddr)
+		if err != nil {
+			return nil, fmt.Errorf("health check port: %w", err)
+		}
+		s.tcp = l
+		go s.acceptAndClose()
+	}
+	if httpAddr != "" && httpAddr != "off" {
+		l, err := net.Listen("tcp", httpAddr)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("HTTP health address: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+			if s.draining.Load() {
+				http.Error(w, "draining", http.StatusServiceUnavailable)
+				return
+			}
+			io.WriteString(w, "ok\n")
+		})
+		mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+			m.WritePrometheus(w)
+		})
+		s.httpLn = l
+		s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go s.http.Serve(l)
+	}
+	return s, nil
+}
+
+// TCPAddr and HTTPAddr are the bound addresses (nil when not serving).
+func (s *Server) TCPAddr() net.Addr {
+	if s.tcp == nil {
+		return nil
+	}
+	return s.tcp.Addr()
+}
+
+func (s *Server) HTTPAddr() net.Addr {
+	if s.httpLn == nil {
+		return nil
+	}
+	return s.httpLn.Addr()
+}
+
+func (s *Server) acceptAndClose() {
+	for {
+		c, err := s.tcp.Accept()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				s.log.Warn("health check accept", "err", err)
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return
+		}
+		c.Close()
+	}
+}
+
+// Drain makes the checks fail so load balancers stop sending new clients:
+// the TCP port closes and /healthz answers 503.
+func (s *Server) Drain() {
+	s.draining.Store(true)
+	if s.tcp != nil {
+		s.tcp.Close()
+	}
+}
+
+// Close stops everything.
+func (s *Server) Close() {
+	s.Drain()
+	if s.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		s.http.Shutdown(ctx)
+	}
+}
