@@ -31,7 +31,9 @@ func (d *driver) GetSettings() (*ftpserver.Settings, error) {
 		PassiveTransferPortRange: ftpserver.PortRange{
 			Start: o.DataPortsFirst, End: o.DataPortsFirst + o.DataPortsCount - 1,
 		},
-		PublicIPResolver:       func(cc ftpserver.ClientContext) (string, error) { return d.s.passive.forClient(cc.RemoteAddr(), cc.LocalAddr()) },
+		PublicIPResolver: func(cc ftpserver.ClientContext) (string, error) {
+			return d.s.passive.forClient(cc.RemoteAddr(), cc.LocalAddr())
+		},
 		IdleTimeout:            int(o.IdleTimeout / time.Second),
 		ConnectionTimeout:      30,
 		DisableActiveMode:      true,

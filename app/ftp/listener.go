@@ -226,4 +226,6 @@ type peekedConn struct {
 
 func (p *peekedConn) Read(b []byte) (int, error) { return p.r.Read(b) }
 
-func (l *Listener) String() string { return fmt.Sprintf("ftps listener on %s (%s)", l.inner.Addr(), l.mode) }
+func (l *Listener) String() string {
+	return fmt.Sprintf("ftps listener on %s (%s)", l.inner.Addr(), l.mode)
+}

@@ -1,0 +1,282 @@
+package ftp_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	mrand "math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jlaffaye/ftp"
+
+	"github.com/ftps3/ftps3/app/auth"
+	"github.com/ftps3/ftps3/app/config"
+	gw "github.com/ftps3/ftps3/app/ftp"
+	"github.com/ftps3/ftps3/app/health"
+	"github.com/ftps3/ftps3/app/storage"
+	"github.com/ftps3/ftps3/app/storage/bufpool"
+	"github.com/ftps3/ftps3/app/storage/filestore"
+	"github.com/ftps3/ftps3/app/storage/s3store"
+	"github.com/ftps3/ftps3/internal/testenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+const (
+	testUser = "alice"
+	testPass = "wonder land"
+)
+
+// gateway is a running ftps3 server for one test.
+type gateway struct {
+	t       *testing.T
+	addr    string
+	port    int
+	srv     *gw.Server
+	store   storage.Store
+	s3      *s3store.Store
+	minio   *testenv.MinIO
+	bucket  string
+	metrics *health.Metrics
+	logs    *syncBuffer
+}
+
+type gatewayOptions struct {
+	backend   string // "s3" (default) or "file"
+	minio     *testenv.MinIO
+	tlsMode   string
+	dataPorts int
+	cidrs     []config.DataCIDR
+	users     []auth.User
+	dirSuffix string
+	partSize  int64
+}
+
+var certOnce sync.Once
+var testCert tls.Certificate
+
+func serverTLS(t testing.TB) *tls.Config {
+	certOnce.Do(func() {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ftps3-test"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+			DNSNames: []string{"ftps3-test"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+		der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		testCert = tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	})
+	return &tls.Config{Certificates: []tls.Certificate{testCert}, MinVersion: tls.VersionTLS12}
+}
+
+// freePortRange finds n consecutive free ports below Linux's ephemeral range.
+func freePortRange(t testing.TB, n int) int {
+	for try := 0; try < 200; try++ {
+		base := 10000 + mrand.IntN(20000)
+		var ls []net.Listener
+		ok := true
+		for p := base; p < base+n; p++ {
+			l, err := net.Listen("tcp", fmt.Sprintf(":%d", p))
+			if err != nil {
+				ok = false
+				break
+			}
+			ls = append(ls, l)
+		}
+		for _, l := range ls {
+			l.Close()
+		}
+		if ok {
+			return base
+		}
+	}
+	t.Fatal("no free port range")
+	return 0
+}
+
+func startGateway(t *testing.T, o gatewayOptions) *gateway {
+	t.Helper()
+	g := &gateway{t: t, metrics: &health.Metrics{}, logs: &syncBuffer{}}
+	log := slog.New(slog.NewTextHandler(g.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("gateway log:\n%s", g.logs.String())
+		}
+	})
+	switch o.backend {
+	case "file":
+		fs, err := filestore.New(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.store = fs
+	default:
+		g.minio = o.minio
+		if g.minio == nil {
+			g.minio = testenv.SharedMinIO(t)
+		}
+		g.bucket = g.minio.NewBucket(t)
+		if o.partSize == 0 {
+			o.partSize = s3store.MinPartSize
+		}
+		s, err := s3store.New(g.minio.Client(t), s3store.Options{Bucket: g.bucket, Pool: bufpool.New(256 << 20),
+			PartSize: o.partSize, Logger: log,
+			AbortRetry: s3store.RetryPolicy{First: 200 * time.Millisecond, Max: time.Second}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.s3, g.store = s, s
+	}
+	if o.users == nil {
+		o.users = []auth.User{{Login: testUser, Password: auth.Plain(testPass)}}
+	}
+	users, err := auth.NewUsers(o.users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.dataPorts == 0 {
+		o.dataPorts = 10
+	}
+	first := freePortRange(t, o.dataPorts)
+	srv, err := gw.New(gw.Options{
+		Store: g.store, DirSuffix: o.dirSuffix, Users: users, TLS: serverTLS(t), TLSMode: o.tlsMode,
+		DataPortsFirst: first, DataPortsCount: o.dataPorts, DataCIDRs: o.cidrs,
+		IdleTimeout: time.Minute, RequireCloseNotify: true, LoginFailureDelay: 10 * time.Millisecond,
+		Throttle: auth.NewThrottle(50, time.Minute, time.Minute),
+		Metrics:  g.metrics, Logger: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.srv, g.addr, g.port = srv, ln.Addr().String(), ln.Addr().(*net.TCPAddr).Port
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		if g.s3 != nil {
+			g.s3.Close(ctx)
+		}
+	})
+	// Wait until the command port answers.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("tcp", g.addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway not listening: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return g
+}
+
+// clientTLS is what an FTPS client uses: no verification of the test
+// certificate, a session cache, a fixed server name.
+func clientTLS(maxVersion uint16) *tls.Config {
+	return &tls.Config{InsecureSkipVerify: true, ServerName: "ftps3-test", //nolint:gosec // test certificate
+		ClientSessionCache: tls.NewLRUClientSessionCache(16), MaxVersion: maxVersion}
+}
+
+// dial logs a Go FTP client in with implicit TLS.
+func (g *gateway) dial(t *testing.T, opts ...ftp.DialOption) *ftp.ServerConn {
+	t.Helper()
+	opts = append([]ftp.DialOption{ftp.DialWithTLS(clientTLS(0)), ftp.DialWithTimeout(10 * time.Second)}, opts...)
+	c, err := ftp.Dial(g.addr, opts...)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	if err := c.Login(testUser, testPass); err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	t.Cleanup(func() { c.Quit() })
+	return c
+}
+
+// object reads an object straight from the store, bypassing the gateway.
+func (g *gateway) object(key string) ([]byte, error) {
+	r, err := g.store.Open(context.Background(), key, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+// noIncompleteUploads waits for background aborts, then checks S3.
+func (g *gateway) noIncompleteUploads(t *testing.T) {
+	t.Helper()
+	if g.minio == nil {
+		return
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for g.s3.PendingAborts() > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	var ups int
+	for time.Now().Before(deadline) {
+		if ups = len(g.minio.IncompleteUploads(t, g.bucket)); ups == 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Errorf("%d incomplete multipart uploads left in the bucket", ups)
+}
+
+func randomData(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+func writeTemp(t *testing.T, name string, data []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *syncBuffer) Contains(sub string) bool { return strings.Contains(s.String(), sub) }
+
+var backends = []string{"s3", "file"}
