@@ -25,6 +25,7 @@ const lineTooLong = "COMMAND-LINE-TOO-LONG"
 //     connection to this session (see dataconn.go);
 //   - "421 Could not listen for passive connection" becomes 425, which asks
 //     the client to retry instead of closing the session;
+//   - a transfer that failed midway gets 451 (try again), not 550;
 //   - PROT C is refused with 536: data connections are always TLS;
 //   - after a failed login the library closes the connection; keepOpenOnce
 //     lets the session go on so the user can try again.
@@ -128,6 +129,9 @@ func (c *controlConn) Write(p []byte) (int, error) {
 		}
 	case bytes.HasPrefix(p, []byte("421 Could not listen for passive connection")):
 		p = []byte("425 No data port is free right now: try again in a moment\r\n")
+	case bytes.HasPrefix(p, []byte("550 Issue during transfer")):
+		// A transfer that failed midway is worth retrying: 451, not 550.
+		p = append([]byte("451"), p[3:]...)
 	case bytes.HasPrefix(p, []byte("200 ")) && c.protClear.Swap(false):
 		p = []byte("536 Only PROT P is supported: data connections are always encrypted\r\n")
 	}

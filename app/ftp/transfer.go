@@ -16,7 +16,11 @@ import (
 	"github.com/ftps3/ftps3/app/storage"
 )
 
-var errTruncated = errors.New("the data connection ended without a TLS close_notify: the upload may be cut short, so it was discarded")
+// What a client is told when an upload fails; the detail goes to the log.
+var (
+	errTruncated = errors.New("the data connection ended without a TLS close_notify: the upload may be cut short, so it was discarded")
+	errStorage   = errors.New("the storage service failed: the upload was discarded and nothing was stored; try again")
+)
 
 // GetHandle implements the transfer extension: STOR opens a streaming
 // upload, RETR a (ranged) download.
@@ -93,13 +97,18 @@ type uploadHandle struct {
 	path    string
 	start   time.Time
 	xferErr error
+	cause   error // the storage error behind errStorage
 	closed  atomic.Bool
 }
 
 func (h *uploadHandle) Write(p []byte) (int, error) {
 	n, err := h.up.Write(p)
 	h.ss.s.metrics.BytesUploaded.Add(int64(n))
-	return n, err
+	if err != nil {
+		h.cause = err
+		return n, errStorage
+	}
+	return n, nil
 }
 
 func (h *uploadHandle) Read([]byte) (int, error) { return 0, errors.New("upload handle is write-only") }
@@ -124,19 +133,25 @@ func (h *uploadHandle) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	reason := h.xferErr
+	if h.cause != nil {
+		reason = h.cause
+	}
 	if reason == nil && h.ss.s.opts.RequireCloseNotify && h.cutShort() {
 		reason = errTruncated
 	}
 	if reason != nil {
 		aerr := h.up.Abort(ctx)
 		h.done(reason, aerr)
-		return reason
+		if errors.Is(reason, errTruncated) {
+			return errTruncated
+		}
+		return errStorage
 	}
-	err := h.up.Commit(ctx)
-	h.done(err, nil)
-	if err != nil {
-		return fmt.Errorf("upload of %s failed and was discarded: %w", h.path, err)
+	if err := h.up.Commit(ctx); err != nil {
+		h.done(err, nil)
+		return errStorage
 	}
+	h.done(nil, nil)
 	return nil
 }
 
