@@ -54,7 +54,7 @@ func (d *driver) ClientConnected(cc ftpserver.ClientContext) (string, error) {
 	}
 	cc.SetExtra(&sessionExtra{ctrl: ctrl})
 	d.s.sessMu.Lock()
-	d.s.sessions[cc.ID()] = &sessionState{cc: cc, ctrl: ctrl}
+	d.s.sessions[cc.ID()] = &sessionState{ctrl: ctrl}
 	d.s.sessMu.Unlock()
 	d.s.metrics.SessionsActive.Add(1)
 	d.s.metrics.SessionsTotal.Add(1)

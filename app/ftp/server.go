@@ -68,7 +68,6 @@ type Server struct {
 }
 
 type sessionState struct {
-	cc   ftpserver.ClientContext
 	ctrl *controlConn
 }
 
@@ -177,8 +176,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = fmt.Errorf("transfers still running after the grace period: aborting them")
 	}
 	s.sessMu.Lock()
+	// Closing the control connection makes ftpserverlib end the session on
+	// its own goroutine, closing the transfer too. (ClientContext.Close from
+	// here would race with that goroutine inside the library.)
 	for _, st := range s.sessions {
-		_ = st.cc.Close()
 		_ = st.ctrl.closeForReal()
 	}
 	s.sessMu.Unlock()

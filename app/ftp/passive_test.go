@@ -1,0 +1,114 @@
+package ftp_test
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ftps3/ftps3/app/config"
+)
+
+func cidr(s string) *net.IPNet {
+	_, n, _ := net.ParseCIDR(s)
+	return n
+}
+
+// The PASV address follows the client's network: first matching CIDR, a
+// literal as is, a name resolved, else the address the client connected to.
+func TestPassiveAddressPerClientNetwork(t *testing.T) {
+	for _, c := range []struct {
+		cidrs []config.DataCIDR
+		want  string
+	}{
+		{nil, "(127,0,0,1,"},
+		{[]config.DataCIDR{{Net: cidr("10.0.0.0/8"), Domain: "10.1.1.1"}, {Net: cidr("127.0.0.0/8"), Domain: "192.0.2.7"}}, "(192,0,2,7,"},
+		{[]config.DataCIDR{{Net: cidr("0.0.0.0/0"), Domain: "0.0.0.0"}}, "(0,0,0,0,"},
+		{[]config.DataCIDR{{Net: cidr("127.0.0.1/32"), Domain: "localhost"}}, "(127,0,0,1,"},
+	} {
+		g := startGateway(t, gatewayOptions{backend: "file", cidrs: c.cidrs})
+		rc := dialRaw(t, g.addr, true)
+		rc.login()
+		if msg := rc.expect(227, "PASV"); !strings.Contains(msg, c.want) {
+			t.Errorf("cidrs %v: PASV = %q, want %s", c.cidrs, msg, c.want)
+		}
+		rc.expect(229, "EPSV")
+	}
+}
+
+// When every data port is taken the client gets 425 and may retry; the
+// session survives.
+func TestAllDataPortsBusy(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file", dataPorts: 1})
+	a := dialRaw(t, g.addr, true)
+	a.login()
+	a.expect(229, "EPSV")
+	b := dialRaw(t, g.addr, true)
+	b.login()
+	b.expect(425, "EPSV")
+	b.expect(200, "NOOP")
+	a.expect(221, "QUIT")
+	time.Sleep(100 * time.Millisecond)
+	b.expect(229, "EPSV")
+}
+
+// A data connection from another address than the control connection's is
+// refused (no port stealing).
+func TestDataConnectionMustComeFromClientAddress(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file"})
+	c := dialRaw(t, g.addr, true)
+	c.login()
+	port := c.epsvPort()
+	c.send("LIST")
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	conn, err := d.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Skipf("cannot bind 127.0.0.2 here: %v", err)
+	}
+	defer conn.Close()
+	if code, msg := c.reply(); code != 425 {
+		t.Fatalf("LIST over a foreign data connection: %s", msg)
+	}
+	c.expect(200, "NOOP")
+}
+
+// Before TLS only the commands that lead to TLS are answered: no plaintext
+// login, ever.
+func TestNoPlaintextLogin(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file"})
+	c := dialRaw(t, g.addr, false)
+	if msg := c.expect(211, "FEAT"); !strings.Contains(msg, "AUTH TLS") {
+		t.Errorf("FEAT before TLS: %q", msg)
+	}
+	c.expect(530, "USER "+testUser)
+	c.expect(530, "PASS "+testPass)
+	c.expect(530, "LIST")
+	c.expect(504, "AUTH KERBEROS")
+	c.startTLS()
+	c.login()
+	c.expect(257, "PWD")
+}
+
+// Forcing one TLS mode: explicit refuses a ClientHello, implicit never sends
+// a plaintext banner.
+func TestForcedTLSModes(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file", tlsMode: config.TLSExplicit})
+	c := dialRaw(t, g.addr, false)
+	c.startTLS()
+	c.login()
+	if _, err := tls.Dial("tcp", g.addr, clientTLS(0)); err == nil {
+		t.Error("explicit-only port accepted implicit TLS")
+	}
+
+	g = startGateway(t, gatewayOptions{backend: "file", tlsMode: config.TLSImplicit})
+	dialRaw(t, g.addr, true).login()
+	conn, err := net.Dial("tcp", g.addr)
+	must(t, err)
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(time.Second))
+	if n, _ := conn.Read(make([]byte, 10)); n > 0 {
+		t.Error("implicit-only port sent a plaintext banner")
+	}
+}

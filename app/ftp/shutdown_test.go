@@ -1,0 +1,52 @@
+package ftp_test
+
+import (
+	"context"
+	"net"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// SIGTERM: stop accepting; a transfer that ends within the grace period is
+// stored; one that does not is aborted and leaves nothing.
+func TestShutdownDrainsThenAborts(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	finishing := dialRaw(t, g.addr, true)
+	finishing.login()
+	slow := dialRaw(t, g.addr, true)
+	slow.login()
+	dcFinish := finishing.startStor("finished.bin", 0)
+	dcSlow := slow.startStor("unfinished.bin", 0)
+	dcFinish.Write(randomData(6 << 20))
+	dcSlow.Write(randomData(6 << 20))
+
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		shut <- g.srv.Shutdown(ctx)
+	}()
+	time.Sleep(300 * time.Millisecond)
+	if c, err := net.DialTimeout("tcp", g.addr, time.Second); err == nil {
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		if n, _ := c.Read(make([]byte, 1)); n > 0 {
+			t.Error("a new client was served while draining")
+		}
+		c.Close()
+	}
+	dcFinish.Write(randomData(1 << 20))
+	dcFinish.Close()
+	if code, msg := finishing.reply(); code != 226 {
+		t.Errorf("upload finished during the grace period: %s", msg)
+	}
+	if err := <-shut; err == nil {
+		t.Error("Shutdown reported no unfinished transfer")
+	}
+	if got, err := g.object("finished.bin"); err != nil || len(got) != 7<<20 {
+		t.Errorf("finished upload: %d bytes, %v", len(got), err)
+	}
+	g.mustNotExist(t, "unfinished.bin")
+	g.noIncompleteUploads(t)
+	runtime.KeepAlive(dcSlow) // a collected conn would close itself
+}
