@@ -213,4 +213,3 @@ func probe() int {
 	}
 	return 0
 }
-

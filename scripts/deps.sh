@@ -1,0 +1,32 @@
+#!/bin/sh
+# Installs what the tests and benchmarks need, once, and caches it:
+#   - MinIO (pinned, built with `go install` into $FTPS3_CACHE/bin),
+#   - curl and lftp (Debian packages) if missing.
+# Prints the MinIO binary path on its last line.
+set -eu
+
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c # the Go proxy serves this pseudo-version
+CACHE=${FTPS3_CACHE:-$HOME/.cache/ftps3}
+BIN=$CACHE/bin
+mkdir -p "$BIN"
+
+if [ ! -x "$BIN/minio" ] || [ "$(cat "$BIN/minio.version" 2>/dev/null)" != "$MINIO_VERSION" ]; then
+	echo "deps: building MinIO $MINIO_VERSION into $BIN (several minutes, once)" >&2
+	(cd / && GOBIN=$BIN GOFLAGS=-buildvcs=false go install "github.com/minio/minio@$MINIO_VERSION")
+	echo "$MINIO_VERSION" >"$BIN/minio.version"
+fi
+
+missing=""
+for tool in curl lftp; do
+	command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
+done
+if [ -n "$missing" ]; then
+	echo "deps: installing$missing" >&2
+	SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO=sudo
+	$SUDO apt-get update -qq >&2
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >&2
+fi
+command -v python3 >/dev/null 2>&1 || echo "deps: python3 not found; the ftplib tests will fail" >&2
+
+echo "$BIN/minio"

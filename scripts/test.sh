@@ -1,0 +1,15 @@
+#!/bin/sh
+# Runs every test: installs the tools they need (scripts/deps.sh), then
+# `go vet` and `go test` with the race detector. Tests that need S3 start
+# their own MinIO on 127.0.0.1 with a temporary data directory and stop it;
+# real-client tests drive curl, lftp and Python's ftplib against the gateway.
+set -eu
+cd "$(dirname "$0")/.."
+
+FTPS3_MINIO_BIN=$(scripts/deps.sh | tail -n 1)
+export FTPS3_MINIO_BIN
+export FTPS3_REQUIRE_SERVICES=1 # a missing tool fails the run instead of skipping
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
+
+go vet ./...
+go test -race -count=1 -timeout 25m "$@" ./...
