@@ -123,7 +123,7 @@ func run(ctx context.Context, environ []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("FTP_COMMAND_PORT %d: %w", cfg.CommandPort, err)
 	}
-	hs, err := health.Start(":"+strconv.Itoa(cfg.HealthcheckPort), cfg.HTTPAddr, metrics, log)
+	hs, err := health.Start(":"+strconv.Itoa(cfg.HealthcheckPort), cfg.HTTPAddr, metrics, cfg.HTTPPprof, log)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("HEALTHCHECK_PORT/FTP_HTTP_ADDR: %w", err)

@@ -63,6 +63,7 @@ type Config struct {
 
 	HealthcheckPort int
 	HTTPAddr        string
+	HTTPPprof       bool
 
 	Storage    string // "s3" or "file"
 	StorageDir string
@@ -151,6 +152,8 @@ func Load(environ []string) (*Config, error) {
 			e.errorf("FTP_HTTP_ADDR", "%q is not host:port (e.g. :8080) or off", c.HTTPAddr)
 		}
 	}
+
+	c.HTTPPprof = e.boolean("FTP_HTTP_PPROF", false)
 
 	c.S3 = loadS3(e)
 	defStorage := "file"

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	httppprof "net/http/pprof"
 	"sync/atomic"
 	"time"
 )
@@ -22,8 +23,8 @@ type Server struct {
 }
 
 // Start listens on the TCP health port (0: none) and the HTTP address ("" or
-// "off": none).
-func Start(tcpAddr, httpAddr string, m *Metrics, log *slog.Logger) (*Server, error) {
+// "off": none). pprof adds Go's profiling endpoints under /debug/pprof/.
+func Start(tcpAddr, httpAddr string, m *Metrics, pprof bool, log *slog.Logger) (*Server, error) {
 	s := &Server{log: log}
 	if tcpAddr != "" {
 		l, err := net.Listen("tcp", tcpAddr)
@@ -51,6 +52,11 @@ func Start(tcpAddr, httpAddr string, m *Metrics, log *slog.Logger) (*Server, err
 			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 			m.WritePrometheus(w)
 		})
+		if pprof {
+			mux.HandleFunc("/debug/pprof/", httppprof.Index)
+			mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+			mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
+		}
 		s.httpLn = l
 		s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go s.http.Serve(l)

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"sort"
 	"sync"
 
@@ -86,17 +87,9 @@ func (u *upload) Write(p []byte) (int, error) {
 			return total, err
 		}
 		if u.buf == nil {
-			if u.nextNum > MaxParts {
-				return total, fmt.Errorf("upload %q: more than %d parts: object too large for S3", u.key, MaxParts)
+			if err := u.nextBuf(); err != nil {
+				return total, err
 			}
-			buf, err := u.s.opts.Pool.Get(u.ctx, int(PartSize(u.s.opts.PartSize, u.nextNum)))
-			if err != nil {
-				if perr := u.partErr(); perr != nil {
-					return total, perr
-				}
-				return total, fmt.Errorf("upload %q: %w", u.key, err)
-			}
-			u.buf, u.fill = buf, 0
 		}
 		n := copy(u.buf[u.fill:], p)
 		u.fill += n
@@ -110,6 +103,55 @@ func (u *upload) Write(p []byte) (int, error) {
 		}
 	}
 	return total, nil
+}
+
+// ReadFrom reads r into the part buffers directly, saving the copy through
+// io.Copy's buffer. It returns nil at r's EOF.
+func (u *upload) ReadFrom(r io.Reader) (int64, error) {
+	var total int64
+	for {
+		if u.finished {
+			return total, storage.ErrAborted
+		}
+		if err := u.partErr(); err != nil {
+			return total, err
+		}
+		if u.buf == nil {
+			if err := u.nextBuf(); err != nil {
+				return total, err
+			}
+		}
+		n, rerr := r.Read(u.buf[u.fill:])
+		u.fill += n
+		u.written += int64(n)
+		total += int64(n)
+		if u.fill == len(u.buf) {
+			if err := u.sendPart(); err != nil {
+				return total, err
+			}
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
+}
+
+func (u *upload) nextBuf() error {
+	if u.nextNum > MaxParts {
+		return fmt.Errorf("upload %q: more than %d parts: object too large for S3", u.key, MaxParts)
+	}
+	buf, err := u.s.opts.Pool.Get(u.ctx, int(PartSize(u.s.opts.PartSize, u.nextNum)))
+	if err != nil {
+		if perr := u.partErr(); perr != nil {
+			return perr
+		}
+		return fmt.Errorf("upload %q: %w", u.key, err)
+	}
+	u.buf, u.fill = buf, 0
+	return nil
 }
 
 // sendPart hands the filled buffer to a background UploadPart.
