@@ -178,7 +178,7 @@ func Load(environ []string) (*Config, error) {
 		}
 	}
 
-	c.UploadPartSize = e.size("FTP_UPLOAD_PART_SIZE", 8<<20)
+	c.UploadPartSize = e.size("FTP_UPLOAD_PART_SIZE", 6<<20)
 	if c.UploadPartSize < 5<<20 || c.UploadPartSize > 5<<30 {
 		e.errorf("FTP_UPLOAD_PART_SIZE", "%d bytes is outside S3's part sizes (5MiB to 5GiB)", c.UploadPartSize)
 	}

@@ -53,7 +53,7 @@ func TestDefaultsServeALocalDirectoryWithADevUser(t *testing.T) {
 	if c.Storage != "file" || c.DevUser == nil || len(c.Users) != 1 || !c.TLSGenerate || c.TLSMode != TLSAuto {
 		t.Errorf("defaults: %+v", c)
 	}
-	if c.UploadPartSize != 8<<20 || c.UploadMemoryLimit != 512<<20 || c.ShutdownGrace != 25*time.Second {
+	if c.UploadPartSize != 6<<20 || c.UploadMemoryLimit != 512<<20 || c.ShutdownGrace != 25*time.Second {
 		t.Errorf("upload/shutdown defaults: %+v", c)
 	}
 }

@@ -129,16 +129,11 @@ func (ss *session) Stat(name string) (os.FileInfo, error) {
 
 // ReadDir lists a directory (LIST, NLST, MLSD): ListObjectsV2 page by page,
 // prefixes as directories, marker objects hidden or shown as directories.
+// It lists first and looks closer only when nothing is found: an empty
+// directory, a file, or nothing at all.
 func (ss *session) ReadDir(name string) ([]os.FileInfo, error) {
 	ctx, cancel := opCtx()
 	defer cancel()
-	fi, err := ss.stat(ctx, name)
-	if err != nil {
-		return nil, pathErr("list", name, err)
-	}
-	if !fi.dir {
-		return []os.FileInfo{fi}, nil
-	}
 	prefix := ss.prefix(name)
 	suffix := ss.s.opts.DirSuffix
 	own := strings.TrimSuffix(prefix, "/") + suffix
@@ -157,13 +152,14 @@ func (ss *session) ReadDir(name string) ([]os.FileInfo, error) {
 		dirs[n] = len(out)
 		out = append(out, fileInfo{name: n, dir: true, modTime: mod})
 	}
-	err = ss.store().List(ctx, prefix, storage.ListOptions{}, func(o storage.Object) error {
+	sawOwnMarker := false
+	err := ss.store().List(ctx, prefix, storage.ListOptions{}, func(o storage.Object) error {
 		rel := strings.TrimPrefix(o.Key, prefix)
 		switch {
 		case o.Prefix:
 			addDir(strings.TrimSuffix(rel, "/"), time.Time{})
 		case o.Key == own || rel == "":
-			// this directory's own marker
+			sawOwnMarker = true
 		case strings.HasSuffix(rel, suffix) && !strings.Contains(strings.TrimSuffix(rel, suffix), "/"):
 			addDir(strings.TrimSuffix(rel, suffix), o.ModTime) // a child's marker, when the suffix has no "/"
 		default:
@@ -173,6 +169,15 @@ func (ss *session) ReadDir(name string) ([]os.FileInfo, error) {
 	})
 	if err != nil {
 		return nil, pathErr("list", name, err)
+	}
+	if len(out) == 0 && !sawOwnMarker && cleanPath(name) != "/" {
+		fi, err := ss.stat(ctx, name)
+		if err != nil {
+			return nil, pathErr("list", name, err)
+		}
+		if !fi.dir {
+			return []os.FileInfo{fi}, nil
+		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
 	return out, nil

@@ -237,7 +237,9 @@ func percentile(xs []float64, p float64) float64 {
 	return s[max(0, min(i, len(s)-1))]
 }
 
-func (b *bench) row(what, value, target string) { b.rows = append(b.rows, [3]string{what, value, target}) }
+func (b *bench) row(what, value, target string) {
+	b.rows = append(b.rows, [3]string{what, value, target})
+}
 
 func (b *bench) print() {
 	w := [3]int{}

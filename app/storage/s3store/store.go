@@ -42,9 +42,9 @@ const (
 // Options configure a Store.
 type Options struct {
 	Bucket string
-	// PartSize is the size of the first parts (default 8 MiB, at least 5 MiB).
+	// PartSize is the size of the first parts (default 6 MiB, at least 5 MiB).
 	// It doubles every 1000 parts, so the largest object is about
-	// 1,023,000 × PartSize (capped by S3 at 5 TiB).
+	// 1,023,000 × PartSize (6 MiB reaches S3's 5 TiB limit).
 	PartSize int64
 	// BuffersPerUpload is how many part buffers one upload may hold: one
 	// being filled and the rest being sent (default 2, at least 2).
@@ -80,7 +80,7 @@ func New(client *s3.Client, opts Options) (*Store, error) {
 		return nil, errors.New("s3store: no buffer pool")
 	}
 	if opts.PartSize == 0 {
-		opts.PartSize = 8 << 20
+		opts.PartSize = 6 << 20
 	}
 	if opts.PartSize < MinPartSize || opts.PartSize > MaxPartSize {
 		return nil, fmt.Errorf("s3store: part size %d outside S3's %d..%d bytes", opts.PartSize, MinPartSize, MaxPartSize)

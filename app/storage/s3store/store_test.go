@@ -104,7 +104,7 @@ func TestAbortLeavesNoIncompleteUpload(t *testing.T) {
 func TestPartSizeGrowsToReachFiveTebibytes(t *testing.T) {
 	var total int64
 	for n := int32(1); n <= s3store.MaxParts; n++ {
-		size := s3store.PartSize(8<<20, n)
+		size := s3store.PartSize(6<<20, n)
 		if size < s3store.MinPartSize || size > s3store.MaxPartSize {
 			t.Fatalf("part %d: size %d out of S3 limits", n, size)
 		}
@@ -113,7 +113,7 @@ func TestPartSizeGrowsToReachFiveTebibytes(t *testing.T) {
 	if total < 5<<40 {
 		t.Fatalf("10,000 parts hold %d bytes, less than 5 TiB", total)
 	}
-	if s3store.PartSize(8<<20, 1000) != 8<<20 || s3store.PartSize(8<<20, 1001) != 16<<20 {
+	if s3store.PartSize(6<<20, 1000) != 6<<20 || s3store.PartSize(6<<20, 1001) != 12<<20 {
 		t.Error("part size does not double after 1000 parts")
 	}
 }
