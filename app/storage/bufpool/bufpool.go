@@ -1,15 +1,22 @@
 // Package bufpool hands out upload part buffers under a process-wide memory
 // budget, so that many concurrent uploads wait for memory instead of
 // exhausting it. Released buffers are kept for reuse while they fit in the
-// budget, which keeps the garbage collector out of the upload path.
+// budget, which keeps the garbage collector out of the upload path; after
+// IdleTrim without any Get or Put they are dropped and the memory goes back
+// to the operating system.
 package bufpool
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
+	"time"
 )
+
+// IdleTrim is how long free buffers are kept without upload activity.
+const IdleTrim = 30 * time.Second
 
 // ErrTooLarge is returned when one buffer alone exceeds the whole budget.
 var ErrTooLarge = errors.New("buffer larger than the memory budget")
@@ -24,11 +31,15 @@ type Pool struct {
 	free    map[int][][]byte // released buffers by size
 	waiters []chan struct{}  // woken whenever memory is released
 	peak    int64
+
+	idle     time.Duration
+	lastUse  time.Time
+	trimming *time.Timer
 }
 
 // New returns a pool that never holds more than limit bytes.
 func New(limit int64) *Pool {
-	return &Pool{limit: limit, free: make(map[int][][]byte)}
+	return &Pool{limit: limit, free: make(map[int][][]byte), idle: IdleTrim}
 }
 
 // Limit is the budget in bytes.
@@ -50,6 +61,7 @@ func (p *Pool) Get(ctx context.Context, size int) ([]byte, error) {
 	}
 	for {
 		p.mu.Lock()
+		p.lastUse = time.Now()
 		if buf := p.takeFree(size); buf != nil {
 			p.mu.Unlock()
 			return buf, nil
@@ -84,11 +96,33 @@ func (p *Pool) Put(buf []byte) {
 	p.mu.Lock()
 	p.held -= int64(len(buf))
 	p.free[len(buf)] = append(p.free[len(buf)], buf)
+	p.lastUse = time.Now()
+	if p.trimming == nil {
+		p.trimming = time.AfterFunc(p.idle, p.trimIdle)
+	}
 	waiters := p.waiters
 	p.waiters = nil
 	p.mu.Unlock()
 	for _, w := range waiters {
 		close(w)
+	}
+}
+
+// trimIdle drops every free buffer once the pool has been idle long enough.
+func (p *Pool) trimIdle() {
+	p.mu.Lock()
+	if wait := p.idle - time.Since(p.lastUse); wait > 0 {
+		p.trimming.Reset(wait)
+		p.mu.Unlock()
+		return
+	}
+	p.trimming = nil
+	dropped := p.used - p.held
+	p.free = make(map[int][][]byte)
+	p.used = p.held
+	p.mu.Unlock()
+	if dropped > 0 {
+		debug.FreeOSMemory()
 	}
 }
 

@@ -99,3 +99,20 @@ func TestBudgetHoldsUnderContention(t *testing.T) {
 		t.Errorf("peak = %d", peak)
 	}
 }
+
+func TestIdleFreeBuffersAreDropped(t *testing.T) {
+	p := New(100)
+	p.idle = 20 * time.Millisecond
+	a, _ := p.Get(context.Background(), 40)
+	b, _ := p.Get(context.Background(), 40)
+	p.Put(a)
+	time.Sleep(60 * time.Millisecond)
+	if held, alloc, _ := p.Stats(); held != 40 || alloc != 40 {
+		t.Fatalf("after idle: held %d allocated %d, want 40 40", held, alloc)
+	}
+	p.Put(b)
+	time.Sleep(60 * time.Millisecond)
+	if _, alloc, _ := p.Stats(); alloc != 0 {
+		t.Fatalf("allocated %d after idle, want 0", alloc)
+	}
+}
