@@ -78,7 +78,7 @@ func run(ctx context.Context, environ []string, out io.Writer) error {
 			return err
 		}
 		s3s, err = s3store.New(client, s3store.Options{Bucket: cfg.S3.Bucket, PartSize: cfg.UploadPartSize,
-			BuffersPerUpload: cfg.UploadBuffers, Pool: pool, Logger: log})
+			BuffersPerUpload: cfg.UploadBuffers, MaxBuffersPerUpload: cfg.UploadMaxBuffers, Pool: pool, Logger: log})
 		if err != nil {
 			return err
 		}
@@ -91,11 +91,12 @@ func run(ctx context.Context, environ []string, out io.Writer) error {
 		store = fs
 	}
 	metrics.Gauges = func() map[string]float64 {
-		held, alloc, _ := pool.Stats()
+		held, alloc, peak := pool.Stats()
 		g := map[string]float64{
 			"ftps3_upload_buffer_bytes_held":      float64(held),
 			"ftps3_upload_buffer_bytes_allocated": float64(alloc),
 			"ftps3_upload_buffer_bytes_limit":     float64(pool.Limit()),
+			"ftps3_upload_buffer_bytes_peak":      float64(peak),
 		}
 		if s3s != nil {
 			g["ftps3_multipart_aborts_pending"] = float64(s3s.PendingAborts())

@@ -75,6 +75,7 @@ type Config struct {
 	UploadPartSize     int64
 	UploadMemoryLimit  int64
 	UploadBuffers      int
+	UploadMaxBuffers   int
 	RequireCloseNotify bool
 
 	IdleTimeout      time.Duration
@@ -183,6 +184,10 @@ func Load(environ []string) (*Config, error) {
 		e.errorf("FTP_UPLOAD_PART_SIZE", "%d bytes is outside S3's part sizes (5MiB to 5GiB)", c.UploadPartSize)
 	}
 	c.UploadBuffers = e.intRange("FTP_UPLOAD_BUFFERS", 2, 2, 64)
+	c.UploadMaxBuffers = e.intRange("FTP_UPLOAD_MAX_BUFFERS", max(5, c.UploadBuffers), 2, 64)
+	if c.UploadMaxBuffers < c.UploadBuffers {
+		e.errorf("FTP_UPLOAD_MAX_BUFFERS", "%d is below FTP_UPLOAD_BUFFERS (%d)", c.UploadMaxBuffers, c.UploadBuffers)
+	}
 	c.UploadMemoryLimit = e.size("FTP_UPLOAD_MEMORY_LIMIT", 512<<20)
 	if c.UploadMemoryLimit < c.UploadPartSize*int64(c.UploadBuffers) {
 		e.errorf("FTP_UPLOAD_MEMORY_LIMIT", "%d bytes is less than one upload needs (FTP_UPLOAD_PART_SIZE × FTP_UPLOAD_BUFFERS = %d)", c.UploadMemoryLimit, c.UploadPartSize*int64(c.UploadBuffers))

@@ -47,6 +47,7 @@ type bench struct {
 	s3             *s3.Client
 	gwS3, gwFile   *proc
 	portS3, portFS int
+	httpS3         int
 	fileRoot       string
 	results        map[string]any
 	rows           [][3]string
@@ -145,9 +146,9 @@ func (b *bench) startGateways(bin, memLimit string) {
 			"FTP_LOGIN_MAX_FAILURES=1000", "FTP_UPLOAD_MEMORY_LIMIT=" + memLimit, "HOME=" + b.dir,
 		}
 	}
-	b.portS3, b.portFS = freePort(), freePort()
+	b.portS3, b.portFS, b.httpS3 = freePort(), freePort(), freePort()
 	var err error
-	b.gwS3, err = startProc("gateway-s3", bin, append(common(b.portS3, 20000, freePort()),
+	b.gwS3, err = startProc("gateway-s3", bin, append(common(b.portS3, 20000, b.httpS3),
 		"AWS_ENDPOINT_URL_S3="+b.endpoint, "AWS_S3_BUCKET_NAME="+bucket, "AWS_S3_BUCKET_REGION=us-east-1",
 		"AWS_ACCESS_KEY_ID="+minioKey, "AWS_SECRET_ACCESS_KEY="+minioSec))
 	check(err)
@@ -157,6 +158,22 @@ func (b *bench) startGateways(bin, memLimit string) {
 	check(err)
 	waitTCP(b.portS3)
 	waitTCP(b.portFS)
+}
+
+// metric reads one value from the S3 gateway's /metrics.
+func (b *bench) metric(name string) float64 {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", b.httpS3))
+	check(err)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, l := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(l, name+" "); ok {
+			var f float64
+			fmt.Sscan(v, &f)
+			return f
+		}
+	}
+	return -1
 }
 
 func waitHTTP(url string) {

@@ -87,6 +87,15 @@ func (p *Pool) Get(ctx context.Context, size int) ([]byte, error) {
 	}
 }
 
+// Spare reports whether n more bytes would keep the bytes held by callers
+// within a quarter of the budget: room for an upload to go faster than its
+// guaranteed share without taking memory others may need.
+func (p *Pool) Spare(n int64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.held+n <= p.limit/4
+}
+
 // Put returns a buffer obtained from Get.
 func (p *Pool) Put(buf []byte) {
 	if buf == nil {

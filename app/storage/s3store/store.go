@@ -46,9 +46,13 @@ type Options struct {
 	// It doubles every 1000 parts, so the largest object is about
 	// 1,023,000 × PartSize (6 MiB reaches S3's 5 TiB limit).
 	PartSize int64
-	// BuffersPerUpload is how many part buffers one upload may hold: one
-	// being filled and the rest being sent (default 2, at least 2).
+	// BuffersPerUpload is how many part buffers one upload may always hold:
+	// one being filled and the rest being sent (default 2, at least 2).
 	BuffersPerUpload int
+	// MaxBuffersPerUpload is how many it may hold while the pool has spare
+	// memory (bufpool.Pool.Spare): more parts in flight, more throughput for
+	// a few uploads, the guaranteed share under load (default 5).
+	MaxBuffersPerUpload int
 	// Pool is the process-wide part buffer budget (required).
 	Pool *bufpool.Pool
 	// CopyLimit: objects larger than this are copied with UploadPartCopy
@@ -93,6 +97,12 @@ func New(client *s3.Client, opts Options) (*Store, error) {
 	}
 	if opts.BuffersPerUpload < 2 {
 		return nil, fmt.Errorf("s3store: buffers per upload %d, need at least 2", opts.BuffersPerUpload)
+	}
+	if opts.MaxBuffersPerUpload == 0 {
+		opts.MaxBuffersPerUpload = max(5, opts.BuffersPerUpload)
+	}
+	if opts.MaxBuffersPerUpload < opts.BuffersPerUpload {
+		return nil, fmt.Errorf("s3store: max buffers per upload %d is below the guaranteed %d", opts.MaxBuffersPerUpload, opts.BuffersPerUpload)
 	}
 	if opts.CopyLimit <= 0 || opts.CopyLimit > MaxCopyObject {
 		opts.CopyLimit = MaxCopyObject

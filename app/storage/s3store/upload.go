@@ -10,6 +10,7 @@ import (
 	"io"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -53,7 +54,8 @@ type upload struct {
 	written int64
 
 	uploadID string
-	slots    chan struct{} // parts being sent
+	inFlight atomic.Int32  // parts being sent
+	partDone chan struct{} // a part finished (capacity 1)
 
 	mu    sync.Mutex
 	parts []types.CompletedPart
@@ -71,7 +73,7 @@ func (s *Store) Create(ctx context.Context, key string) (storage.Upload, error) 
 	uctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	return &upload{
 		s: s, key: key, ctx: uctx, cancel: cancel, nextNum: 1,
-		slots: make(chan struct{}, s.opts.BuffersPerUpload-1),
+		partDone: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -166,21 +168,40 @@ func (u *upload) sendPart() error {
 		}
 		u.uploadID = aws.ToString(out.UploadId)
 	}
-	select {
-	case u.slots <- struct{}{}:
-	case <-u.ctx.Done():
-		if err := u.partErr(); err != nil {
-			return err
+	// BuffersPerUpload-1 parts may always be in flight; up to
+	// MaxBuffersPerUpload-1 while the pool has spare memory for the next
+	// buffer. Otherwise wait for a part to finish: the client is then
+	// slowed down by TCP, and memory stays bounded.
+	guaranteed, most := int32(u.s.opts.BuffersPerUpload-1), int32(u.s.opts.MaxBuffersPerUpload-1)
+	nextSize := PartSize(u.s.opts.PartSize, u.nextNum+1)
+	for {
+		n := u.inFlight.Load()
+		if n < guaranteed || (n < most && u.s.opts.Pool.Spare(nextSize)) {
+			break
 		}
-		return fmt.Errorf("upload %q: %w", u.key, storage.ErrAborted)
+		select {
+		case <-u.partDone:
+		case <-u.ctx.Done():
+			if err := u.partErr(); err != nil {
+				return err
+			}
+			return fmt.Errorf("upload %q: %w", u.key, storage.ErrAborted)
+		}
 	}
 	num, buf, data := u.nextNum, u.buf, u.buf[:u.fill]
 	u.buf, u.fill = nil, 0
 	u.nextNum++
+	u.inFlight.Add(1)
 	u.wg.Add(1)
 	go func() {
 		defer u.wg.Done()
-		defer func() { <-u.slots }()
+		defer func() {
+			u.inFlight.Add(-1)
+			select {
+			case u.partDone <- struct{}{}:
+			default:
+			}
+		}()
 		defer u.s.opts.Pool.Put(buf)
 		sum := crc32c(data)
 		out, err := u.s.client.UploadPart(u.ctx, &s3.UploadPartInput{
