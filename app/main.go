@@ -29,6 +29,10 @@ import (
 	"github.com/ftps3/ftps3/app/storage/bufpool"
 	"github.com/ftps3/ftps3/app/storage/filestore"
 	"github.com/ftps3/ftps3/app/storage/s3store"
+
+	// Mozilla's root certificates, used when the system has none (the
+	// image is FROM scratch): S3's certificate is verified either way.
+	_ "golang.org/x/crypto/x509roots/fallback"
 )
 
 func main() {
