@@ -22,10 +22,16 @@ func tlsConfig(c *config.Config) (*tls.Config, bool, error) {
 	var cert tls.Certificate
 	var err error
 	generated := false
-	if c.TLSGenerate {
+	switch {
+	case c.TLSCertPEM != "":
+		cert, err = tls.X509KeyPair([]byte(c.TLSCertPEM), []byte(c.TLSKeyPEM))
+		if err != nil {
+			err = fmt.Errorf("FTP_TLS_CERT_PEM/FTP_TLS_KEY_PEM: %w", err)
+		}
+	case c.TLSGenerate:
 		cert, err = selfSigned()
 		generated = true
-	} else {
+	default:
 		cert, err = tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile)
 		if err != nil {
 			err = fmt.Errorf("FTP_TLS_CERT_FILE/FTP_TLS_KEY_FILE (%s, %s): %w", c.TLSCertFile, c.TLSKeyFile, err)

@@ -58,6 +58,8 @@ type Config struct {
 	TLSMode       string
 	TLSCertFile   string
 	TLSKeyFile    string
+	TLSCertPEM    string // certificate chain and key as PEM text (e.g. from a secret)
+	TLSKeyPEM     string
 	TLSGenerate   bool // no certificate at the default place: make a self-signed one
 	TLSMinVersion string
 
@@ -136,7 +138,15 @@ func Load(environ []string) (*Config, error) {
 	c.TLSCertFile, c.TLSKeyFile = cert, key
 	_, certErr := os.Stat(cert)
 	_, keyErr := os.Stat(key)
+	c.TLSCertPEM, c.TLSKeyPEM = e.str("FTP_TLS_CERT_PEM", ""), e.str("FTP_TLS_KEY_PEM", "")
 	switch {
+	case c.TLSCertPEM != "" || c.TLSKeyPEM != "":
+		if c.TLSCertPEM == "" {
+			e.errorf("FTP_TLS_CERT_PEM", "missing: FTP_TLS_KEY_PEM is set")
+		}
+		if c.TLSKeyPEM == "" {
+			e.errorf("FTP_TLS_KEY_PEM", "missing: FTP_TLS_CERT_PEM is set")
+		}
 	case certErr == nil && keyErr == nil:
 	case certSet && certErr != nil:
 		e.errorf("FTP_TLS_CERT_FILE", "cannot read %s: %v", cert, certErr)

@@ -85,6 +85,7 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		{[]string{"FTP_TLS_MODE=sometimes"}, "FTP_TLS_MODE"},
 		{[]string{"FTP_TLS_CERT_FILE=" + filepath.Join(dir, "missing.crt")}, "FTP_TLS_CERT_FILE"},
 		{[]string{"FTP_STORAGE=s3"}, "AWS_S3_BUCKET_NAME"},
+		{[]string{"FTP_TLS_CERT_PEM=-----BEGIN"}, "FTP_TLS_KEY_PEM"},
 		{[]string{"AWS_S3_BUCKET_NAME=b"}, "FTP_USERS__0__LOGIN"},
 		{[]string{"FTP_USERS__0__LOGIN=u"}, "FTP_USERS__0__PASSWORD"},
 		{[]string{"FTP_USERS__0__LOGIN=u", "FTP_USERS__0__PASSWORD_HASHED=abc="}, "FTP_USERS__0__PASSWORD_HASHED"},

@@ -1,0 +1,281 @@
+// Package gateway runs the ftps3 gateway on ECS on EC2: one task per host in
+// bridge network mode, with every FTP port published on the same host port,
+// registered in Cloud Map as an SRV record.
+//
+// One task, on purpose: a passive data connection must reach the task that
+// holds the client's control connection. Through a load balancer with more
+// than one target it could land on another one. The service is therefore a
+// single task on a single host, replaced (stop, then start) on deployment
+// or failure; clients reconnect, and nothing half-uploaded is left behind.
+package gateway
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsautoscaling"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsecrassets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsservicediscovery"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// ContainerName is the gateway container's name (and the SRV record's).
+const ContainerName = "gateway"
+
+// Props configure the gateway.
+type Props struct {
+	Vpc          awsec2.IVpc
+	Arm64        bool
+	InstanceType string
+
+	CommandPort, DataPortsFirst, DataPortsCount, HealthcheckPort int
+
+	// Clients: the load balancer's security group (public clients) and the
+	// campus CIDRs (Direct Connect) may reach the FTP ports.
+	LoadBalancerSecurityGroup awsec2.ISecurityGroup
+	CampusCidrs               []string
+	// PublicPassiveAddress is sent in PASV replies to everyone but campus
+	// clients (who get the host's private address): the NLB's address.
+	PublicPassiveAddress *string
+
+	Bucket    awss3.IBucket
+	KeyPrefix string
+
+	UsersSecretArn string // optional: FTP_USERS_JSON
+	TLSSecretArn   string // optional: cert and key
+
+	LogRetention awslogs.RetentionDays
+	// ImageDirectory holds docker/Dockerfile and dist/ (the repository root).
+	ImageDirectory string
+}
+
+// Gateway is what other parts of the stack need.
+type Gateway interface {
+	Cluster() awsecs.ICluster
+	Service() awsecs.Ec2Service
+	AutoScalingGroup() awsautoscaling.AutoScalingGroup
+	InstanceSecurityGroup() awsec2.ISecurityGroup
+	UsersSecret() awssecretsmanager.ISecret
+	Namespace() awsservicediscovery.INamespace
+}
+
+type gateway struct {
+	cluster awsecs.Cluster
+	service awsecs.Ec2Service
+	asg     awsautoscaling.AutoScalingGroup
+	sg      awsec2.SecurityGroup
+	users   awssecretsmanager.ISecret
+}
+
+func (g *gateway) Cluster() awsecs.ICluster                          { return g.cluster }
+func (g *gateway) Service() awsecs.Ec2Service                        { return g.service }
+func (g *gateway) AutoScalingGroup() awsautoscaling.AutoScalingGroup { return g.asg }
+func (g *gateway) InstanceSecurityGroup() awsec2.ISecurityGroup      { return g.sg }
+func (g *gateway) UsersSecret() awssecretsmanager.ISecret            { return g.users }
+func (g *gateway) Namespace() awsservicediscovery.INamespace {
+	return g.cluster.DefaultCloudMapNamespace()
+}
+
+func num(n int) *float64 { return jsii.Number(float64(n)) }
+
+// New builds the cluster, its host and the service.
+func New(scope constructs.Construct, id string, p Props) Gateway {
+	c := constructs.NewConstruct(scope, &id)
+	g := &gateway{}
+	lastData := p.DataPortsFirst + p.DataPortsCount - 1
+
+	// Who may reach the host.
+	g.sg = awsec2.NewSecurityGroup(c, jsii.String("Instances"), &awsec2.SecurityGroupProps{
+		Vpc: p.Vpc, AllowAllOutbound: jsii.Bool(true),
+		Description: jsii.String("ftps3 gateway hosts: FTP ports from the load balancer and campus networks"),
+	})
+	ftpPorts := []awsec2.Port{awsec2.Port_Tcp(num(p.CommandPort)), awsec2.Port_TcpRange(num(p.DataPortsFirst), num(lastData))}
+	for _, port := range append(ftpPorts, awsec2.Port_Tcp(num(p.HealthcheckPort))) {
+		g.sg.AddIngressRule(p.LoadBalancerSecurityGroup, port, jsii.String("ftps3 load balancer"), nil)
+	}
+	for _, cidr := range p.CampusCidrs {
+		for _, port := range ftpPorts {
+			g.sg.AddIngressRule(awsec2.Peer_Ipv4(jsii.String(cidr)), port, jsii.String("campus (Direct Connect) "+cidr), nil)
+		}
+	}
+
+	// The cluster and its one host.
+	g.cluster = awsecs.NewCluster(c, jsii.String("Cluster"), &awsecs.ClusterProps{
+		Vpc: p.Vpc, ContainerInsightsV2: awsecs.ContainerInsights_ENABLED,
+	})
+	g.cluster.AddDefaultCloudMapNamespace(&awsecs.CloudMapNamespaceOptions{
+		Name: jsii.String("ftps3.internal"), Type: awsservicediscovery.NamespaceType_DNS_PRIVATE, Vpc: p.Vpc,
+	})
+	hw := awsecs.AmiHardwareType_STANDARD
+	if p.Arm64 {
+		hw = awsecs.AmiHardwareType_ARM
+	}
+	role := awsiam.NewRole(c, jsii.String("InstanceRole"), &awsiam.RoleProps{
+		AssumedBy: awsiam.NewServicePrincipal(jsii.String("ec2.amazonaws.com"), nil),
+	})
+	lt := awsec2.NewLaunchTemplate(c, jsii.String("Host"), &awsec2.LaunchTemplateProps{
+		InstanceType: awsec2.NewInstanceType(&p.InstanceType),
+		MachineImage: awsecs.EcsOptimizedImage_AmazonLinux2023(hw, nil),
+		UserData:     awsec2.UserData_ForLinux(nil),
+		Role:         role, SecurityGroup: g.sg,
+		// IMDSv2 only; hop limit 2 so a bridge-mode container can read the
+		// host's private address (the PASV address for campus clients).
+		RequireImdsv2: jsii.Bool(true), HttpTokens: awsec2.LaunchTemplateHttpTokens_REQUIRED,
+		HttpPutResponseHopLimit: jsii.Number(2), DetailedMonitoring: jsii.Bool(true),
+		BlockDevices: &[]*awsec2.BlockDevice{{
+			DeviceName: jsii.String("/dev/xvda"),
+			Volume: awsec2.BlockDeviceVolume_Ebs(jsii.Number(30), &awsec2.EbsDeviceOptions{
+				Encrypted: jsii.Bool(true), VolumeType: awsec2.EbsDeviceVolumeType_GP3,
+			}),
+		}},
+	})
+	g.asg = awsautoscaling.NewAutoScalingGroup(c, jsii.String("Hosts"), &awsautoscaling.AutoScalingGroupProps{
+		Vpc: p.Vpc, LaunchTemplate: lt,
+		VpcSubnets:  &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS},
+		MinCapacity: jsii.Number(1), MaxCapacity: jsii.Number(1),
+		HealthChecks: awsautoscaling.HealthChecks_Ec2(&awsautoscaling.Ec2HealthChecksOptions{GracePeriod: awscdk.Duration_Minutes(jsii.Number(5))}),
+	})
+	cp := awsecs.NewAsgCapacityProvider(c, jsii.String("Capacity"), &awsecs.AsgCapacityProviderProps{
+		AutoScalingGroup: g.asg, EnableManagedTerminationProtection: jsii.Bool(false),
+	})
+	g.cluster.AddAsgCapacityProvider(cp, nil)
+	requireTLSOnTopics(g.asg)
+
+	// The task.
+	logs := awslogs.NewLogGroup(c, jsii.String("Logs"), &awslogs.LogGroupProps{
+		Retention: p.LogRetention, RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+	task := awsecs.NewEc2TaskDefinition(c, jsii.String("Task"), &awsecs.Ec2TaskDefinitionProps{
+		NetworkMode: awsecs.NetworkMode_BRIDGE,
+	})
+	prefix := p.KeyPrefix
+	p.Bucket.GrantReadWrite(task.TaskRole(), jsii.String(prefix+"*"))
+	p.Bucket.GrantDelete(task.TaskRole(), jsii.String(prefix+"*"))
+
+	g.users = awssecretsmanager.NewSecret(c, jsii.String("FirstUser"), &awssecretsmanager.SecretProps{
+		Description: jsii.String("ftps3: the first FTP user (login and generated password)"),
+		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
+			SecretStringTemplate: jsii.String(`{"login":"partner"}`), GenerateStringKey: jsii.String("password"),
+			PasswordLength: jsii.Number(24), ExcludePunctuation: jsii.Bool(true),
+		},
+	})
+	secrets := map[string]awsecs.Secret{
+		"FTP_USERS__0__LOGIN":    awsecs.Secret_FromSecretsManager(g.users, jsii.String("login")),
+		"FTP_USERS__0__PASSWORD": awsecs.Secret_FromSecretsManager(g.users, jsii.String("password")),
+	}
+	if p.UsersSecretArn != "" {
+		s := awssecretsmanager.Secret_FromSecretCompleteArn(c, jsii.String("MoreUsers"), &p.UsersSecretArn)
+		secrets["FTP_USERS_JSON"] = awsecs.Secret_FromSecretsManager(s, nil)
+	}
+	if p.TLSSecretArn != "" {
+		s := awssecretsmanager.Secret_FromSecretCompleteArn(c, jsii.String("Certificate"), &p.TLSSecretArn)
+		secrets["FTP_TLS_CERT_PEM"] = awsecs.Secret_FromSecretsManager(s, jsii.String("cert"))
+		secrets["FTP_TLS_KEY_PEM"] = awsecs.Secret_FromSecretsManager(s, jsii.String("key"))
+	}
+
+	env := map[string]*string{
+		"FTP_COMMAND_PORT":     jsii.String(fmt.Sprint(p.CommandPort)),
+		"FTP_DATA_PORTS_FIRST": jsii.String(fmt.Sprint(p.DataPortsFirst)),
+		"FTP_DATA_PORTS_COUNT": jsii.String(fmt.Sprint(p.DataPortsCount)),
+		"HEALTHCHECK_PORT":     jsii.String(fmt.Sprint(p.HealthcheckPort)),
+		"FTP_HTTP_ADDR":        jsii.String(":8080"),
+		"AWS_S3_BUCKET_NAME":   p.Bucket.BucketName(),
+		"AWS_S3_BUCKET_REGION": awscdk.Stack_Of(c).Region(),
+		"AWS_AUTH_MECHANISM":   jsii.String("ecs_role"),
+		"FTP_LOG_FORMAT":       jsii.String("json"),
+		"FTP_SHUTDOWN_GRACE":   jsii.String("100s"),
+		"FTP_IDLE_TIMEOUT":     jsii.String("15m"),
+	}
+	// PASV addresses: campus networks reach the host itself; everyone else
+	// comes through the load balancer.
+	i := 0
+	for _, cidr := range p.CampusCidrs {
+		env[fmt.Sprintf("FTP_DATA_CIDR_TO_DOMAINS__%d__CIDR", i)] = jsii.String(cidr)
+		env[fmt.Sprintf("FTP_DATA_CIDR_TO_DOMAINS__%d__DOMAIN", i)] = jsii.String("@ec2-local-ipv4")
+		i++
+	}
+	if p.PublicPassiveAddress != nil {
+		env[fmt.Sprintf("FTP_DATA_CIDR_TO_DOMAINS__%d__CIDR", i)] = jsii.String("0.0.0.0/0")
+		env[fmt.Sprintf("FTP_DATA_CIDR_TO_DOMAINS__%d__DOMAIN", i)] = p.PublicPassiveAddress
+	}
+	if prefix != "" {
+		// Every user's home is under the prefix the task role may use.
+		env["FTP_USERS__0__HOME"] = jsii.String(prefix)
+	}
+
+	var ports []*awsecs.PortMapping
+	for _, port := range append([]int{p.CommandPort, p.HealthcheckPort}, seq(p.DataPortsFirst, lastData)...) {
+		ports = append(ports, &awsecs.PortMapping{ContainerPort: num(port), HostPort: num(port), Protocol: awsecs.Protocol_TCP})
+	}
+	platform := "linux/amd64"
+	arch := "amd64"
+	if p.Arm64 {
+		platform, arch = "linux/arm64", "arm64"
+	}
+	container := task.AddContainer(jsii.String(ContainerName), &awsecs.ContainerDefinitionOptions{
+		Image: awsecs.ContainerImage_FromAsset(&p.ImageDirectory, &awsecs.AssetImageProps{
+			File: jsii.String("docker/Dockerfile"), BuildArgs: &map[string]*string{"TARGETARCH": &arch},
+			Platform: awsecrassets.Platform_Custom(&platform),
+		}),
+		MemoryReservationMiB: jsii.Number(768), MemoryLimitMiB: jsii.Number(1536),
+		Environment: &env, Secrets: &secrets, PortMappings: &ports,
+		Logging: awsecs.LogDrivers_AwsLogs(&awsecs.AwsLogDriverProps{StreamPrefix: jsii.String("gateway"), LogGroup: logs}),
+		HealthCheck: &awsecs.HealthCheck{
+			Command:  jsii.Strings("CMD", "/ftps3", "-healthcheck"),
+			Interval: awscdk.Duration_Seconds(jsii.Number(15)), Timeout: awscdk.Duration_Seconds(jsii.Number(5)),
+			Retries: jsii.Number(3), StartPeriod: awscdk.Duration_Seconds(jsii.Number(20)),
+		},
+		StopTimeout: awscdk.Duration_Seconds(jsii.Number(120)),
+	})
+	_ = container
+
+	g.service = awsecs.NewEc2Service(c, jsii.String("Service"), &awsecs.Ec2ServiceProps{
+		Cluster: g.cluster, TaskDefinition: task, DesiredCount: jsii.Number(1),
+		// Static host ports: a new task cannot start beside the old one, so
+		// a deployment stops the old task first.
+		MinHealthyPercent: jsii.Number(0), MaxHealthyPercent: jsii.Number(100),
+		PlacementConstraints: &[]awsecs.PlacementConstraint{awsecs.PlacementConstraint_DistinctInstances()},
+		CapacityProviderStrategies: &[]*awsecs.CapacityProviderStrategy{{
+			CapacityProvider: cp.CapacityProviderName(), Weight: jsii.Number(1),
+		}},
+		CircuitBreaker: &awsecs.DeploymentCircuitBreaker{Rollback: jsii.Bool(true)},
+		CloudMapOptions: &awsecs.CloudMapOptions{
+			Name: jsii.String(ContainerName), DnsRecordType: awsservicediscovery.DnsRecordType_SRV,
+			Container: container, ContainerPort: num(p.CommandPort), DnsTtl: awscdk.Duration_Seconds(jsii.Number(30)),
+		},
+	})
+	return g
+}
+
+func seq(from, to int) []int {
+	var out []int
+	for p := from; p <= to; p++ {
+		out = append(out, p)
+	}
+	return out
+}
+
+// requireTLSOnTopics makes the SNS topic CDK creates for the ECS drain hook
+// refuse publishers that do not use TLS.
+func requireTLSOnTopics(scope constructs.Construct) {
+	for _, child := range *scope.Node().FindAll(constructs.ConstructOrder_PREORDER) {
+		topic, ok := child.(awssns.Topic)
+		if !ok {
+			continue
+		}
+		topic.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid: jsii.String("RequireTLS"), Effect: awsiam.Effect_DENY,
+			Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+			Actions:    jsii.Strings("sns:Publish"), Resources: &[]*string{topic.TopicArn()},
+			Conditions: &map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
+		}))
+	}
+}

@@ -1,0 +1,104 @@
+// Package loadbalancer is the public front of the gateway: a Network Load
+// Balancer created with its own security group (one cannot be added later),
+// a static Elastic IP per public subnet (PASV replies name one address, and
+// cross-zone load balancing makes any of them reach the host), and a TCP
+// listener with an instance target group per FTP port. Instance targets keep
+// the clients' addresses, which the gateway uses to tie a data connection to
+// its control connection.
+package loadbalancer
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsautoscaling"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	elbv2 "github.com/aws/aws-cdk-go/awscdk/v2/awselasticloadbalancingv2"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// Props configure the load balancer.
+type Props struct {
+	Vpc         awsec2.IVpc
+	PublicCidrs []string
+	// Ports are the FTP ports (command and passive data), each a listener.
+	Ports           []int
+	HealthcheckPort int
+	IdleTimeoutSecs int
+}
+
+// LoadBalancer is what other parts of the stack need.
+type LoadBalancer interface {
+	SecurityGroup() awsec2.ISecurityGroup
+	// PassiveAddress is the public IPv4 to send in PASV replies.
+	PassiveAddress() *string
+	DNSName() *string
+	// Register makes the hosts of asg the targets of every listener.
+	Register(asg awsautoscaling.AutoScalingGroup)
+}
+
+type loadBalancer struct {
+	nlb    elbv2.NetworkLoadBalancer
+	sg     awsec2.SecurityGroup
+	eips   []awsec2.CfnEIP
+	groups []elbv2.NetworkTargetGroup
+}
+
+func (l *loadBalancer) SecurityGroup() awsec2.ISecurityGroup { return l.sg }
+func (l *loadBalancer) PassiveAddress() *string              { return l.eips[0].AttrPublicIp() }
+func (l *loadBalancer) DNSName() *string                     { return l.nlb.LoadBalancerDnsName() }
+
+func (l *loadBalancer) Register(asg awsautoscaling.AutoScalingGroup) {
+	for _, g := range l.groups {
+		asg.AttachToNetworkTargetGroup(g)
+	}
+}
+
+// New creates the load balancer, its listeners and target groups.
+func New(scope constructs.Construct, id string, p Props) LoadBalancer {
+	c := constructs.NewConstruct(scope, &id)
+	l := &loadBalancer{}
+	l.sg = awsec2.NewSecurityGroup(c, jsii.String("SecurityGroup"), &awsec2.SecurityGroupProps{
+		Vpc: p.Vpc, AllowAllOutbound: jsii.Bool(true),
+		Description: jsii.String("ftps3 load balancer: FTP ports from the allowed client networks"),
+	})
+	for _, cidr := range p.PublicCidrs {
+		for _, port := range p.Ports {
+			l.sg.AddIngressRule(awsec2.Peer_Ipv4(jsii.String(cidr)), awsec2.Port_Tcp(jsii.Number(float64(port))),
+				jsii.String("FTPS clients "+cidr), nil)
+		}
+	}
+	var mappings []*elbv2.SubnetMapping
+	for i, subnet := range *p.Vpc.PublicSubnets() {
+		eip := awsec2.NewCfnEIP(c, jsii.String(fmt.Sprintf("Address%d", i)), &awsec2.CfnEIPProps{Domain: jsii.String("vpc")})
+		l.eips = append(l.eips, eip)
+		mappings = append(mappings, &elbv2.SubnetMapping{Subnet: subnet, AllocationId: eip.AttrAllocationId()})
+	}
+	if len(mappings) == 0 {
+		panic("loadbalancer: the VPC has no public subnet for the internet-facing load balancer")
+	}
+	l.nlb = elbv2.NewNetworkLoadBalancer(c, jsii.String("Nlb"), &elbv2.NetworkLoadBalancerProps{
+		Vpc: p.Vpc, InternetFacing: jsii.Bool(true), CrossZoneEnabled: jsii.Bool(true),
+		SecurityGroups: &[]awsec2.ISecurityGroup{l.sg}, SubnetMappings: &mappings,
+	})
+	for _, port := range p.Ports {
+		listener := l.nlb.AddListener(jsii.String(fmt.Sprintf("Port%d", port)), &elbv2.BaseNetworkListenerProps{
+			Port: jsii.Number(float64(port)), Protocol: elbv2.Protocol_TCP,
+			// Long uploads and idle control connections between them.
+			TcpIdleTimeout: awscdk.Duration_Seconds(jsii.Number(float64(p.IdleTimeoutSecs))),
+		})
+		group := elbv2.NewNetworkTargetGroup(c, jsii.String(fmt.Sprintf("Targets%d", port)), &elbv2.NetworkTargetGroupProps{
+			Vpc: p.Vpc, Port: jsii.Number(float64(port)), Protocol: elbv2.Protocol_TCP, TargetType: elbv2.TargetType_INSTANCE,
+			PreserveClientIp:    jsii.Bool(true),
+			DeregistrationDelay: awscdk.Duration_Seconds(jsii.Number(120)),
+			HealthCheck: &elbv2.HealthCheck{
+				Protocol: elbv2.Protocol_TCP, Port: jsii.String(fmt.Sprint(p.HealthcheckPort)),
+				Interval: awscdk.Duration_Seconds(jsii.Number(10)), HealthyThresholdCount: jsii.Number(2), UnhealthyThresholdCount: jsii.Number(2),
+			},
+		})
+		listener.AddTargetGroups(jsii.String("Gateway"), group)
+		l.groups = append(l.groups, group)
+	}
+	return l
+}

@@ -1,0 +1,49 @@
+package settings
+
+import (
+	"strings"
+	"testing"
+)
+
+func ctx(kv map[string]any) func(string) any { return func(k string) any { return kv[k] } }
+
+func TestDefaultsAndLists(t *testing.T) {
+	s, err := Parse(ctx(map[string]any{
+		"publicCidrs": "198.51.100.0/24, 203.0.113.7/32", "campusCidrs": []any{"10.0.0.0/8"},
+		"hostedZoneId": "Z123", "hostedZoneName": "example.org", "campusRecordName": "ftps.campus.example.org",
+		"dataPortsCount": float64(30), "keyPrefix": "incoming",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.PublicCidrs) != 2 || s.CampusCidrs[0] != "10.0.0.0/8" || s.DataPortsCount != 30 || s.CommandPort != 8021 ||
+		s.InstanceType != "t4g.small" || s.KeyPrefix != "incoming/" || s.StackName != "Ftps3" {
+		t.Fatalf("%+v", s)
+	}
+}
+
+func TestErrorsNameTheContextKey(t *testing.T) {
+	base := map[string]any{"publicCidrs": "0.0.0.0/0"}
+	for key, v := range map[string]any{
+		"publicCidrs": "300.1.1.1/8", "campusCidrs": "10.0.0.1/8", "vpcId": "abc", "commandPort": float64(80),
+		"dataPortsCount": float64(60), "healthcheckPort": float64(8025), "architecture": "sparc", "instanceType": "big",
+		"bucketName": "Bad_Bucket", "keyPrefix": "../x", "kmsKeyArn": "key", "campusRecordName": "ftps.example.org",
+		"versioned": "perhaps", "logRetentionDays": "forever",
+	} {
+		kv := map[string]any{}
+		for k, vv := range base {
+			kv[k] = vv
+		}
+		kv[key] = v
+		_, err := Parse(ctx(kv))
+		if err == nil || !strings.Contains(err.Error(), `"`+key+`"`) {
+			t.Errorf("%s=%v: err = %v", key, v, err)
+		}
+	}
+	if _, err := Parse(ctx(map[string]any{})); err == nil || !strings.Contains(err.Error(), "nobody could connect") {
+		t.Errorf("no CIDRs: %v", err)
+	}
+	if _, err := Parse(ctx(map[string]any{"campusCidrs": "10.0.0.0/8"})); err == nil || !strings.Contains(err.Error(), "campusRecordName") {
+		t.Errorf("campus without a name: %v", err)
+	}
+}
