@@ -71,7 +71,7 @@ func New(scope constructs.Construct, id string, p Props) DNSSync {
 		// One run at a time: two concurrent runs would race on the record.
 		ReservedConcurrentExecutions: jsii.Number(1),
 		DeadLetterQueue:              dlq, RetryAttempts: jsii.Number(2),
-		LogGroup:                     logs,
+		LogGroup: logs,
 		Environment: &map[string]*string{
 			"CLUSTER": p.Cluster.ClusterName(), "SERVICE": p.Service.ServiceName(),
 			"HOSTED_ZONE_ID": &p.HostedZoneID, "RECORD_NAME": &record, "TTL": jsii.String(fmt.Sprint(p.TTL)),

@@ -11,6 +11,7 @@ package gateway
 
 import (
 	"fmt"
+	"sort"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsautoscaling"
@@ -226,8 +227,8 @@ func New(scope constructs.Construct, id string, p Props) Gateway {
 			Platform: awsecrassets.Platform_Custom(&platform),
 		}),
 		MemoryReservationMiB: jsii.Number(768), MemoryLimitMiB: jsii.Number(1536),
-		Environment: &env, Secrets: &secrets, PortMappings: &ports,
-		Logging: awsecs.LogDrivers_AwsLogs(&awsecs.AwsLogDriverProps{StreamPrefix: jsii.String("gateway"), LogGroup: logs}),
+		PortMappings: &ports,
+		Logging:      awsecs.LogDrivers_AwsLogs(&awsecs.AwsLogDriverProps{StreamPrefix: jsii.String("gateway"), LogGroup: logs}),
 		HealthCheck: &awsecs.HealthCheck{
 			Command:  jsii.Strings("CMD", "/ftps3", "-healthcheck"),
 			Interval: awscdk.Duration_Seconds(jsii.Number(15)), Timeout: awscdk.Duration_Seconds(jsii.Number(5)),
@@ -235,7 +236,13 @@ func New(scope constructs.Construct, id string, p Props) Gateway {
 		},
 		StopTimeout: awscdk.Duration_Seconds(jsii.Number(120)),
 	})
-	_ = container
+	// Sorted, so that every synth renders the same task definition.
+	for _, name := range sortedKeys(env) {
+		container.AddEnvironment(jsii.String(name), env[name])
+	}
+	for _, name := range sortedKeys(secrets) {
+		container.AddSecret(jsii.String(name), secrets[name])
+	}
 
 	g.service = awsecs.NewEc2Service(c, jsii.String("Service"), &awsecs.Ec2ServiceProps{
 		Cluster: g.cluster, TaskDefinition: task, DesiredCount: jsii.Number(1),
@@ -253,6 +260,15 @@ func New(scope constructs.Construct, id string, p Props) Gateway {
 		},
 	})
 	return g
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func seq(from, to int) []int {
