@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 	"time"
@@ -68,6 +69,11 @@ func run(ctx context.Context, environ []string, out io.Writer) error {
 	}
 
 	pool := bufpool.New(cfg.UploadMemoryLimit)
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// Pooled part buffers are live heap; without a limit the garbage
+		// collector would let garbage grow as large as them.
+		debug.SetMemoryLimit(cfg.UploadMemoryLimit + 256<<20)
+	}
 	metrics := &health.Metrics{}
 	var store storage.Store
 	var s3s *s3store.Store

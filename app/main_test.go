@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,13 +8,14 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"crypto/tls"
 
 	"github.com/jlaffaye/ftp"
+
+	"github.com/ftps3/ftps3/internal/testenv"
 )
 
 func freePort(t *testing.T) int {
@@ -27,23 +27,6 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // `go run ./app` with no configuration: a local directory, a self-signed
 // certificate, a development user printed at start.
 func TestEmbeddedDefault(t *testing.T) {
@@ -52,7 +35,7 @@ func TestEmbeddedDefault(t *testing.T) {
 	env := []string{"HOME=" + dir, "FTP_STORAGE_DIR=" + dir + "/data",
 		fmt.Sprintf("FTP_COMMAND_PORT=%d", cmdPort), fmt.Sprintf("FTP_DATA_PORTS_FIRST=%d", 20000+cmdPort%10000), "FTP_DATA_PORTS_COUNT=5",
 		fmt.Sprintf("HEALTHCHECK_PORT=%d", health), fmt.Sprintf("FTP_HTTP_ADDR=127.0.0.1:%d", httpPort)}
-	out := &lockedBuffer{}
+	out := &testenv.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, env, out) }()

@@ -1,19 +1,12 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
-	"math/big"
-	"net"
 	"os"
-	"time"
 
 	"github.com/ftps3/ftps3/app/config"
+	"github.com/ftps3/ftps3/app/tlscert"
 )
 
 // tlsConfig loads the certificate, or makes a self-signed one for the
@@ -29,7 +22,8 @@ func tlsConfig(c *config.Config) (*tls.Config, bool, error) {
 			err = fmt.Errorf("FTP_TLS_CERT_PEM/FTP_TLS_KEY_PEM: %w", err)
 		}
 	case c.TLSGenerate:
-		cert, err = selfSigned()
+		host, _ := os.Hostname()
+		cert, err = tlscert.SelfSigned(host)
 		generated = true
 	default:
 		cert, err = tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile)
@@ -45,28 +39,4 @@ func tlsConfig(c *config.Config) (*tls.Config, bool, error) {
 		min = tls.VersionTLS13
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: min}, generated, nil
-}
-
-func selfSigned() (tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	host, _ := os.Hostname()
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "ftps3 development certificate"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(365 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{"localhost", host},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }

@@ -1,23 +1,16 @@
 package ftp_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	mrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,6 +25,7 @@ import (
 	"github.com/ftps3/ftps3/app/storage/bufpool"
 	"github.com/ftps3/ftps3/app/storage/filestore"
 	"github.com/ftps3/ftps3/app/storage/s3store"
+	"github.com/ftps3/ftps3/app/tlscert"
 	"github.com/ftps3/ftps3/internal/testenv"
 )
 
@@ -53,7 +47,7 @@ type gateway struct {
 	minio   *testenv.MinIO
 	bucket  string
 	metrics *health.Metrics
-	logs    *syncBuffer
+	logs    *testenv.SyncBuffer
 }
 
 type gatewayOptions struct {
@@ -72,13 +66,10 @@ var testCert tls.Certificate
 
 func serverTLS(t testing.TB) *tls.Config {
 	certOnce.Do(func() {
-		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ftps3-test"},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-			DNSNames: []string{"ftps3-test"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
-		der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		testCert = tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+		var err error
+		if testCert, err = tlscert.SelfSigned("ftps3-test"); err != nil {
+			panic(err)
+		}
 	})
 	return &tls.Config{Certificates: []tls.Certificate{testCert}, MinVersion: tls.VersionTLS12}
 }
@@ -110,7 +101,7 @@ func freePortRange(t testing.TB, n int) int {
 
 func startGateway(t *testing.T, o gatewayOptions) *gateway {
 	t.Helper()
-	g := &gateway{t: t, metrics: &health.Metrics{}, logs: &syncBuffer{}}
+	g := &gateway{t: t, metrics: &health.Metrics{}, logs: &testenv.SyncBuffer{}}
 	log := slog.New(slog.NewTextHandler(g.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -259,24 +250,5 @@ func writeTemp(t *testing.T, name string, data []byte) string {
 	}
 	return p
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Contains(sub string) bool { return strings.Contains(s.String(), sub) }
 
 var backends = []string{"s3", "file"}

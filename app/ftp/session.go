@@ -89,20 +89,36 @@ func (ss *session) stat(ctx context.Context, p string) (fileInfo, error) {
 	if !errors.Is(err, storage.ErrNotExist) {
 		return fileInfo{}, err
 	}
-	if o, err := ss.store().Stat(ctx, ss.marker(p)); err == nil {
-		return fileInfo{name: name, dir: true, modTime: o.ModTime}, nil
-	} else if !errors.Is(err, storage.ErrNotExist) {
-		return fileInfo{}, err
-	}
-	found := false
-	err = ss.store().List(ctx, ss.prefix(p), storage.ListOptions{Limit: 1}, func(storage.Object) error {
-		found = true
-		return nil
-	})
-	if err != nil {
-		return fileInfo{}, err
-	}
-	if found {
+	// Not a file: a directory has a marker, or keys under its prefix. Ask
+	// both at once (one round trip instead of two).
+	var (
+		wg        sync.WaitGroup
+		marker    storage.Object
+		markerErr error
+		found     bool
+		listErr   error
+	)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		marker, markerErr = ss.store().Stat(ctx, ss.marker(p))
+	}()
+	go func() {
+		defer wg.Done()
+		listErr = ss.store().List(ctx, ss.prefix(p), storage.ListOptions{Limit: 1}, func(storage.Object) error {
+			found = true
+			return nil
+		})
+	}()
+	wg.Wait()
+	switch {
+	case markerErr == nil:
+		return fileInfo{name: name, dir: true, modTime: marker.ModTime}, nil
+	case !errors.Is(markerErr, storage.ErrNotExist):
+		return fileInfo{}, markerErr
+	case listErr != nil:
+		return fileInfo{}, listErr
+	case found:
 		return fileInfo{name: name, dir: true, modTime: time.Now()}, nil
 	}
 	return fileInfo{}, fs.ErrNotExist

@@ -1,0 +1,60 @@
+package ftp
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+type discardConn struct{ net.Conn }
+
+func (discardConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (discardConn) SetWriteDeadline(time.Time) error { return nil }
+func (discardConn) SetDeadline(time.Time) error      { return nil }
+func (discardConn) Close() error                     { return nil }
+
+// A download: 16 KiB TLS application-data records batched into large writes.
+func BenchmarkDataConnWriteRecords(b *testing.B) {
+	d := &dataConn{Conn: discardConn{}, conns: newDataConns()}
+	rec := append([]byte{tlsRecordAppData}, make([]byte, 16<<10+28)...)
+	b.SetBytes(int64(len(rec)))
+	for b.Loop() {
+		d.Write(rec)
+	}
+}
+
+type chunkReader struct {
+	data []byte
+	left int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if c.left == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, c.data[:min(len(c.data), c.left)])
+	c.left -= n
+	return n, nil
+}
+
+// The command channel: lines assembled and checked for length.
+func BenchmarkControlConnFeed(b *testing.B) {
+	c := &controlConn{}
+	lines := bytes.Repeat([]byte("RETR some/path/to/a file.bin\r\n"), 100)
+	b.SetBytes(int64(len(lines)))
+	for b.Loop() {
+		c.feed(lines)
+		c.ready = c.ready[:0]
+	}
+}
+
+func BenchmarkPassivePortOf(b *testing.B) {
+	reply := []byte("227 Entering Passive Mode (10,0,1,20,31,64)\r\n")
+	for b.Loop() {
+		if passivePortOf(reply) != 8000 {
+			b.Fatal("wrong port")
+		}
+	}
+}
