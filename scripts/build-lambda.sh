@@ -3,8 +3,14 @@
 # "bootstrap" binary, zipped as the CDK stack deploys it.
 #   scripts/build-lambda.sh [OUT_DIR]   (default: dist/) → OUT_DIR/dnssync.zip
 set -eu
+OUT=${1:-}
+case $OUT in
+"") ;;
+/*) ;;
+*) OUT=$(pwd)/$OUT ;; # relative to the caller, not to the repository
+esac
 cd "$(dirname "$0")/.."
-OUT=${1:-dist}
+OUT=${OUT:-dist}
 mkdir -p "$OUT/dnssync"
 CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath -tags lambda.norpc -ldflags='-s -w' \
 	-o "$OUT/dnssync/bootstrap" ./lambdas/dnssync

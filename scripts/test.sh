@@ -11,5 +11,6 @@ export FTPS3_MINIO_BIN
 export FTPS3_REQUIRE_SERVICES=1 # a missing tool fails the run instead of skipping
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
 
+scripts/build-assets.sh # what the CDK app packages (the synth tests need it)
 go vet ./...
 go test -race -count=1 -timeout 25m "$@" ./...

@@ -27,7 +27,9 @@ type Props struct {
 	// RepoRoot holds docker/Dockerfile, dist/linux-ARCH/ftps3 and
 	// dist/dnssync/bootstrap (scripts/build-assets.sh builds them).
 	RepoRoot string
-	Env      *awscdk.Environment
+	// LambdaDir holds the DNS sync bootstrap (default RepoRoot/dist/dnssync).
+	LambdaDir string
+	Env       *awscdk.Environment
 }
 
 // New builds the stack.
@@ -74,12 +76,19 @@ func New(scope constructs.Construct, p Props) awscdk.Stack {
 			Cluster: gw.Cluster(), Service: gw.Service(),
 			CloudMapNamespace: *gw.Namespace().NamespaceName(), CloudMapService: gateway.ContainerName,
 			HostedZoneID: s.HostedZoneID, RecordName: s.CampusRecord,
-			CodeDirectory: filepath.Join(p.RepoRoot, "dist", "dnssync"), LogRetention: retention,
+			CodeDirectory: lambdaDir(p), LogRetention: retention,
 		})
 		out("CampusDnsName", s.CampusRecord, "Direct Connect name: the private address of the host running the gateway")
 	}
 	suppress(st, s)
 	return st
+}
+
+func lambdaDir(p Props) string {
+	if p.LambdaDir != "" {
+		return p.LambdaDir
+	}
+	return filepath.Join(p.RepoRoot, "dist", "dnssync")
 }
 
 func network(st awscdk.Stack, s settings.Settings) awsec2.IVpc {

@@ -29,11 +29,16 @@ var (
 // the template between the tests.
 func TestMain(m *testing.M) {
 	os.Setenv("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-	if _, err := os.Stat(filepath.Join(repoRoot, "dist", "dnssync", "bootstrap")); err != nil {
-		if out, err := exec.Command(filepath.Join(repoRoot, "scripts", "build-lambda.sh"), filepath.Join(repoRoot, "dist")).CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "build-lambda.sh: %v\n%s", err, out)
-			os.Exit(1)
-		}
+	// The Lambda is built for this test alone: other test packages may be
+	// building into dist/ at the same time.
+	lambdaOut, err := os.MkdirTemp("", "ftps3-lambda-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if out, err := exec.Command(filepath.Join(repoRoot, "scripts", "build-lambda.sh"), lambdaOut).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build-lambda.sh: %v\n%s", err, out)
+		os.Exit(1)
 	}
 	s, err := settings.Parse(func(k string) any {
 		return map[string]any{
@@ -47,7 +52,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(os.TempDir() + "/ftps3-cdk-test")})
-	st := New(app, Props{Settings: s, RepoRoot: repoRoot})
+	st := New(app, Props{Settings: s, RepoRoot: repoRoot, LambdaDir: filepath.Join(lambdaOut, "dnssync")})
 	Nag(app)
 	app.Synth(nil)
 	tmpl = assertions.Template_FromStack(st, nil)
@@ -56,6 +61,7 @@ func TestMain(m *testing.M) {
 	raw = string(b)
 	code := m.Run()
 	jsii.Close()
+	os.RemoveAll(lambdaOut)
 	os.Exit(code)
 }
 
