@@ -93,6 +93,13 @@ func run(ctx context.Context, environ []string, out io.Writer) error {
 			return err
 		}
 		store = s3s
+		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		if err := s3s.Check(cctx); err != nil {
+			// Serve anyway: S3 may be briefly unreachable, and a restart
+			// loop would not help. Transfers fail until this is fixed.
+			log.Error("cannot reach the bucket: check AWS_S3_BUCKET_NAME, the endpoint and the credentials", "err", err)
+		}
+		cancel()
 	default:
 		fs, err := filestore.New(cfg.StorageDir)
 		if err != nil {

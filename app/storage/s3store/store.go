@@ -118,6 +118,14 @@ func New(client *s3.Client, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// Check asks S3 whether the bucket exists and these credentials reach it.
+func (s *Store) Check(ctx context.Context) error {
+	if _, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.opts.Bucket}); err != nil {
+		return fmt.Errorf("bucket %q: %w", s.opts.Bucket, err)
+	}
+	return nil
+}
+
 // Close waits up to ctx for pending background aborts, trying each once more.
 func (s *Store) Close(ctx context.Context) error {
 	return s.aborter.close(ctx)

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"io"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -179,4 +180,19 @@ func TestAbortIsRetriedUntilS3IsBack(t *testing.T) {
 		t.Fatalf("after S3 came back: %d incomplete uploads, %d aborts pending", n, s.PendingAborts())
 	}
 	storagetest.Put(t, s, "next", []byte("works again"))
+}
+
+func TestCheckNamesAMissingBucket(t *testing.T) {
+	m := testenv.SharedMinIO(t)
+	s, _ := newStore(t, m, s3store.Options{})
+	if err := s.Check(context.Background()); err != nil {
+		t.Fatalf("existing bucket: %v", err)
+	}
+	missing, err := s3store.New(m.Client(t), s3store.Options{Bucket: "no-such-bucket-here", Pool: bufpool.New(64 << 20)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := missing.Check(context.Background()); err == nil || !strings.Contains(err.Error(), "no-such-bucket-here") {
+		t.Fatalf("missing bucket: %v", err)
+	}
 }
