@@ -1,8 +1,9 @@
 #!/bin/sh
-# Runs every test: installs the tools they need (scripts/deps.sh), then
-# `go vet` and `go test` (with the race detector outside infra/). Tests that need S3 start
-# their own MinIO on 127.0.0.1 with a temporary data directory and stop it;
-# real-client tests drive curl, lftp and Python's ftplib against the gateway.
+# Runs every test: installs the tools they need (scripts/deps.sh), builds
+# the CDK assets, then `go vet` and `go test` (with the race detector outside
+# infra/). Tests that need S3 start their own MinIO on 127.0.0.1 with a
+# temporary data directory and stop it; real-client tests drive curl, lftp
+# and Python's ftplib against the gateway; the image test uses Docker.
 set -eu
 cd "$(dirname "$0")/.."
 
