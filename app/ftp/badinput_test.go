@@ -100,3 +100,41 @@ func TestDirectoryRules(t *testing.T) {
 		})
 	}
 }
+
+// The everyday commands clients send besides transfers.
+func TestCommandsClientsUse(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	must(t, g.dial(t).MakeDir("/docs"))
+	must(t, g.dial(t).Stor("/docs/a file.txt", strings.NewReader("12345")))
+	c := dialRaw(t, g.addr, true)
+	c.login()
+	feat := c.expect(211, "FEAT")
+	for _, f := range []string{"UTF8", "MLST", "EPSV", "SIZE", "MDTM", "REST STREAM"} {
+		if !strings.Contains(feat, f) {
+			t.Errorf("FEAT lacks %s:\n%s", f, feat)
+		}
+	}
+	c.expect(200, "OPTS UTF8 ON")
+	c.expect(215, "SYST")
+	c.expect(250, "CWD /docs")
+	c.expect(213, "SIZE a file.txt")
+	if msg := c.expect(213, "MDTM a file.txt"); len(strings.TrimPrefix(msg, "213 ")) != 14 {
+		t.Errorf("MDTM: %q", msg)
+	}
+	if msg := c.expect(250, "MLST a file.txt"); !strings.Contains(msg, "Type=file;Size=5;") {
+		t.Errorf("MLST file: %q", msg)
+	}
+	if msg := c.expect(250, "MLST /docs"); !strings.Contains(msg, "Type=dir;") {
+		t.Errorf("MLST dir: %q", msg)
+	}
+	c.expect(250, "CDUP")
+	if msg := c.expect(257, "PWD"); !strings.Contains(msg, `"/"`) {
+		t.Errorf("PWD after CDUP: %q", msg)
+	}
+	if code, msg := c.cmd("STAT"); code != 211 && code != 213 {
+		t.Errorf("STAT: %q", msg)
+	}
+	c.expect(200, "TYPE A")
+	c.expect(213, "SIZE /docs/a file.txt") // bytes are stored as sent, so SIZE holds in ASCII mode too
+	c.expect(200, "MODE S")
+}

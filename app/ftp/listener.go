@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -225,7 +224,3 @@ type peekedConn struct {
 }
 
 func (p *peekedConn) Read(b []byte) (int, error) { return p.r.Read(b) }
-
-func (l *Listener) String() string {
-	return fmt.Sprintf("ftps listener on %s (%s)", l.inner.Addr(), l.mode)
-}

@@ -64,7 +64,6 @@ type Server struct {
 
 	draining  atomic.Bool
 	transfers sync.WaitGroup
-	served    chan error
 }
 
 type sessionState struct {
@@ -98,7 +97,6 @@ func New(opts Options) (*Server, error) {
 		opts: opts, passive: newPassiveAddrs(opts.DataCIDRs), data: newDataConns(),
 		log: opts.Logger, metrics: opts.Metrics,
 		controls: map[string]*controlConn{}, sessions: map[uint32]*sessionState{},
-		served: make(chan error, 1),
 	}
 	return s, nil
 }
@@ -189,11 +187,4 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-time.After(20 * time.Second):
 	}
 	return err
-}
-
-// Sessions is the number of connected sessions.
-func (s *Server) Sessions() int {
-	s.sessMu.Lock()
-	defer s.sessMu.Unlock()
-	return len(s.sessions)
 }

@@ -124,14 +124,6 @@ func (ss *session) stat(ctx context.Context, p string) (fileInfo, error) {
 	return fileInfo{}, fs.ErrNotExist
 }
 
-func (ss *session) isDir(ctx context.Context, p string) (bool, error) {
-	fi, err := ss.stat(ctx, p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	return err == nil && fi.dir, err
-}
-
 // Stat implements afero.Fs (CWD, SIZE, MDTM, MLST, RNFR).
 func (ss *session) Stat(name string) (os.FileInfo, error) {
 	ctx, cancel := opCtx()

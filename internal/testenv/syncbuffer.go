@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"bytes"
-	"strings"
 	"sync"
 )
 
@@ -24,6 +23,3 @@ func (s *SyncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
-
-// Contains reports whether sub was written.
-func (s *SyncBuffer) Contains(sub string) bool { return strings.Contains(s.String(), sub) }
