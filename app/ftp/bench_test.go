@@ -2,7 +2,6 @@ package ftp
 
 import (
 	"bytes"
-	"io"
 	"net"
 	"testing"
 	"time"
@@ -23,20 +22,6 @@ func BenchmarkDataConnWriteRecords(b *testing.B) {
 	for b.Loop() {
 		d.Write(rec)
 	}
-}
-
-type chunkReader struct {
-	data []byte
-	left int
-}
-
-func (c *chunkReader) Read(p []byte) (int, error) {
-	if c.left == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, c.data[:min(len(c.data), c.left)])
-	c.left -= n
-	return n, nil
 }
 
 // The command channel: lines assembled and checked for length.

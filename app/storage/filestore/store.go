@@ -319,9 +319,8 @@ func (u *fileUpload) Abort(context.Context) error {
 
 // dirUpload creates a directory marker: only empty content is accepted.
 type dirUpload struct {
-	s       *Store
-	key     string
-	written int64
+	s   *Store
+	key string
 }
 
 func (u *dirUpload) Write(p []byte) (int, error) {

@@ -103,7 +103,7 @@ func (r *Reconciler) ipsFromCloudMap(ctx context.Context) ([]string, error) {
 		HealthStatus: sdtypes.HealthStatusFilterHealthy, MaxResults: aws.Int32(1000),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("Cloud Map DiscoverInstances: %w", err)
+		return nil, fmt.Errorf("discover instances in Cloud Map: %w", err)
 	}
 	var ips []string
 	for _, inst := range out.Instances {

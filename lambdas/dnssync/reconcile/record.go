@@ -20,7 +20,7 @@ func (r *Reconciler) currentRecord(ctx context.Context) ([]string, int64, error)
 		StartRecordType: r53types.RRTypeA, MaxItems: aws.Int32(1),
 	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("Route 53 ListResourceRecordSets: %w", err)
+		return nil, 0, fmt.Errorf("list the record in Route 53: %w", err)
 	}
 	for _, rs := range out.ResourceRecordSets {
 		if sameName(aws.ToString(rs.Name), r.cfg.RecordName) && rs.Type == r53types.RRTypeA {
@@ -57,7 +57,7 @@ func (r *Reconciler) upsert(ctx context.Context, ips []string) error {
 			return nil
 		}
 		if !retryable(err) || attempt >= r.retry.Attempts {
-			return fmt.Errorf("Route 53 ChangeResourceRecordSets (attempt %d): %w", attempt, err)
+			return fmt.Errorf("change the record in Route 53 (attempt %d): %w", attempt, err)
 		}
 		r.log.Warn("route 53 busy, retrying", "err", err.Error(), "attempt", attempt, "retry_in", wait.String())
 		if err := r.sleep(ctx, wait); err != nil {
