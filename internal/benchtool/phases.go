@@ -257,8 +257,15 @@ func (b *bench) listing(n, rounds int) {
 		if count != n {
 			log.Fatalf("listed %d objects, want %d", count, n)
 		}
-		list = append(list, b.timedListing(sess, "LIST many", n))
-		mlsd = append(mlsd, b.timedListing(sess, "MLSD many", n))
+		// Alternate which listing goes first, so neither always meets a
+		// cache warmed by the other.
+		if r%2 == 0 {
+			list = append(list, b.timedListing(sess, "LIST many", n))
+			mlsd = append(mlsd, b.timedListing(sess, "MLSD many", n))
+		} else {
+			mlsd = append(mlsd, b.timedListing(sess, "MLSD many", n))
+			list = append(list, b.timedListing(sess, "LIST many", n))
+		}
 	}
 	rss := b.gwS3.peakRSS()
 	mb, ml, mm := median(bare), median(list), median(mlsd)
