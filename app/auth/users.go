@@ -37,8 +37,29 @@ type Users struct {
 	verified map[string][]byte // login → HMAC(key, password) of the last good password
 }
 
-// NewUsers indexes users by login; logins must be unique and non-empty.
+// Validate checks a user list: logins unique and non-empty, every user with
+// a password.
+func Validate(users []User) error {
+	seen := make(map[string]bool, len(users))
+	for i, usr := range users {
+		switch {
+		case usr.Login == "":
+			return fmt.Errorf("user %d has an empty login", i)
+		case usr.Password == nil:
+			return fmt.Errorf("user %q has no password", usr.Login)
+		case seen[usr.Login]:
+			return fmt.Errorf("user %q is defined twice", usr.Login)
+		}
+		seen[usr.Login] = true
+	}
+	return nil
+}
+
+// NewUsers indexes a valid user list (see Validate) by login.
 func NewUsers(users []User) (*Users, error) {
+	if err := Validate(users); err != nil {
+		return nil, err
+	}
 	u := &Users{
 		byLogin:  make(map[string]*User, len(users)),
 		slots:    make(chan struct{}, max(1, runtime.NumCPU()/2)),
@@ -47,15 +68,6 @@ func NewUsers(users []User) (*Users, error) {
 	rand.Read(u.key[:])
 	for i := range users {
 		usr := users[i]
-		if usr.Login == "" {
-			return nil, fmt.Errorf("user %d has an empty login", i)
-		}
-		if usr.Password == nil {
-			return nil, fmt.Errorf("user %q has no password", usr.Login)
-		}
-		if _, dup := u.byLogin[usr.Login]; dup {
-			return nil, fmt.Errorf("user %q is defined twice", usr.Login)
-		}
 		u.byLogin[usr.Login] = &usr
 	}
 	return u, nil

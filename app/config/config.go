@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ftps3/ftps3/app/auth"
+	"github.com/ftps3/ftps3/app/storage/s3store"
 )
 
 // TLS modes of the command port.
@@ -27,7 +28,8 @@ const (
 )
 
 // PassiveFromEC2 as a FTP_DATA_CIDR_TO_DOMAINS__i__DOMAIN means: the private
-// IPv4 of the EC2 instance this runs on, read from instance metadata (IMDSv2).
+// IPv4 of the host this runs on, from the ECS container metadata file when
+// ECS provides one, else from EC2 instance metadata (IMDSv2).
 const PassiveFromEC2 = "@ec2-local-ipv4"
 
 // DataCIDR maps client networks to the address sent in PASV replies.
@@ -79,6 +81,7 @@ type Config struct {
 	UploadBuffers      int
 	UploadMaxBuffers   int
 	RequireCloseNotify bool
+	UploadStaleAge     time.Duration // abort incomplete multipart uploads idle this long at start (0: never)
 
 	IdleTimeout      time.Duration
 	ShutdownGrace    time.Duration
@@ -190,7 +193,7 @@ func Load(environ []string) (*Config, error) {
 	}
 
 	c.UploadPartSize = e.size("FTP_UPLOAD_PART_SIZE", 6<<20)
-	if c.UploadPartSize < 5<<20 || c.UploadPartSize > 5<<30 {
+	if c.UploadPartSize < s3store.MinPartSize || c.UploadPartSize > s3store.MaxPartSize {
 		e.errorf("FTP_UPLOAD_PART_SIZE", "%d bytes is outside S3's part sizes (5MiB to 5GiB)", c.UploadPartSize)
 	}
 	c.UploadBuffers = e.intRange("FTP_UPLOAD_BUFFERS", 2, 2, 64)
@@ -203,6 +206,10 @@ func Load(environ []string) (*Config, error) {
 		e.errorf("FTP_UPLOAD_MEMORY_LIMIT", "%d bytes is less than one upload needs (FTP_UPLOAD_PART_SIZE × FTP_UPLOAD_BUFFERS = %d)", c.UploadMemoryLimit, c.UploadPartSize*int64(c.UploadBuffers))
 	}
 	c.RequireCloseNotify = e.boolean("FTP_UPLOAD_REQUIRE_CLOSE_NOTIFY", true)
+	c.UploadStaleAge = e.duration("FTP_UPLOAD_STALE_AGE", 24*time.Hour)
+	if c.UploadStaleAge != 0 && c.UploadStaleAge < time.Hour {
+		e.errorf("FTP_UPLOAD_STALE_AGE", "%s is too short: an upload that slow may still be running (at least 1h, or 0 to turn the cleanup off)", c.UploadStaleAge)
+	}
 
 	c.IdleTimeout = e.duration("FTP_IDLE_TIMEOUT", 15*time.Minute)
 	c.ShutdownGrace = e.duration("FTP_SHUTDOWN_GRACE", 25*time.Second)
@@ -298,12 +305,8 @@ func loadUsers(e *env) []auth.User {
 			users = append(users, usersFromJSON(e, "FTP_USERS_FILE", data)...)
 		}
 	}
-	seen := map[string]bool{}
-	for _, u := range users {
-		if seen[u.Login] {
-			e.errorf("FTP_USERS", "user %q is defined twice", u.Login)
-		}
-		seen[u.Login] = true
+	if err := auth.Validate(users); err != nil {
+		e.errorf("FTP_USERS", "%v", err)
 	}
 	return users
 }

@@ -16,7 +16,7 @@ func (discardConn) Close() error                     { return nil }
 
 // A download: 16 KiB TLS application-data records batched into large writes.
 func BenchmarkDataConnWriteRecords(b *testing.B) {
-	d := &dataConn{Conn: discardConn{}, conns: newDataConns()}
+	d := &dataConn{Conn: discardConn{}}
 	rec := append([]byte{tlsRecordAppData}, make([]byte, 16<<10+28)...)
 	b.SetBytes(int64(len(rec)))
 	for b.Loop() {
@@ -32,14 +32,5 @@ func BenchmarkControlConnFeed(b *testing.B) {
 	for b.Loop() {
 		c.feed(lines)
 		c.ready = c.ready[:0]
-	}
-}
-
-func BenchmarkPassivePortOf(b *testing.B) {
-	reply := []byte("227 Entering Passive Mode (10,0,1,20,31,64)\r\n")
-	for b.Loop() {
-		if passivePortOf(reply) != 8000 {
-			b.Fatal("wrong port")
-		}
 	}
 }

@@ -3,7 +3,6 @@ package ftp
 import (
 	"bytes"
 	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
 )
@@ -42,9 +41,9 @@ type controlConn struct {
 	writeMu       sync.Mutex
 	swallowBanner bool
 
-	passivePort atomic.Int32
-	keepOpen    atomic.Bool
-	closeOnce   sync.Once
+	metrics   *Metrics // set when the server registers the connection
+	keepOpen  atomic.Bool
+	closeOnce sync.Once
 }
 
 func newControlConn(c net.Conn, swallowBanner bool) *controlConn {
@@ -122,48 +121,14 @@ func (c *controlConn) Write(p []byte) (int, error) {
 			return n, nil
 		}
 	}
-	switch {
-	case bytes.HasPrefix(p, []byte("227 ")), bytes.HasPrefix(p, []byte("229 ")):
-		if port := passivePortOf(p); port > 0 {
-			c.passivePort.Store(int32(port))
-		}
-	case bytes.HasPrefix(p, []byte("421 Could not listen for passive connection")):
-		p = []byte("425 No data port is free right now: try again in a moment\r\n")
-	case bytes.HasPrefix(p, []byte("550 Issue during transfer")):
-		// A transfer that failed midway is worth retrying: 451, not 550.
-		p = append([]byte("451"), p[3:]...)
-	case bytes.HasPrefix(p, []byte("200 ")) && c.protClear.Swap(false):
-		p = []byte("536 Only PROT P is supported: data connections are always encrypted\r\n")
+	p = rewriteReply(p, &c.protClear)
+	if isErrorReply(p) && c.metrics != nil {
+		c.metrics.ErrorReplies.Add(1)
 	}
 	if _, err := c.Conn.Write(p); err != nil {
 		return 0, err
 	}
 	return n, nil
-}
-
-// passivePortOf reads the port of "227 ... (h1,h2,h3,h4,p1,p2)" or
-// "229 ... (|||port|)".
-func passivePortOf(reply []byte) int {
-	open, end := bytes.IndexByte(reply, '('), bytes.IndexByte(reply, ')')
-	if open < 0 || end < open {
-		return 0
-	}
-	inner := string(reply[open+1 : end])
-	if reply[2] == '9' {
-		parts := bytes.Split([]byte(inner), []byte("|"))
-		if len(parts) != 5 {
-			return 0
-		}
-		port, _ := strconv.Atoi(string(parts[3]))
-		return port
-	}
-	parts := bytes.Split([]byte(inner), []byte(","))
-	if len(parts) != 6 {
-		return 0
-	}
-	hi, _ := strconv.Atoi(string(parts[4]))
-	lo, _ := strconv.Atoi(string(parts[5]))
-	return hi*256 + lo
 }
 
 // keepOpenOnce makes the next Close a no-op (see the type's comment).

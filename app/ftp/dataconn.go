@@ -2,6 +2,7 @@ package ftp
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -21,33 +22,14 @@ import (
 // After a close_notify, crypto/tls stops reading, so the raw EOF is never
 // seen; after a bare FIN it is.
 //
-// The session finds its data connection through the passive port: the
-// control connection notes the port of each PASV/EPSV reply, and each port is
-// listened on by one session at a time.
+// A transfer handle finds its data connection in the connection ftpserverlib
+// hands it (io.Copy passes the *tls.Conn to the handle's ReadFrom or
+// WriteTo): see dataConnOf.
 
-// dataConns indexes the open data connections by local port.
-type dataConns struct {
-	mu     sync.Mutex
-	byPort map[int]*dataConn
-}
-
-func newDataConns() *dataConns { return &dataConns{byPort: map[int]*dataConn{}} }
-
-func (d *dataConns) get(port int) *dataConn {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.byPort[port]
-}
-
-// wrap is ftpserverlib's passive listener hook: it runs before the library
-// puts TLS on the listener.
-func (d *dataConns) wrap(l net.Listener) net.Listener {
-	return &dataListener{Listener: l, conns: d}
-}
-
+// dataListener is what WrapPassiveListener puts under the library's TLS
+// listener: each accepted connection becomes a dataConn.
 type dataListener struct {
 	net.Listener
-	conns *dataConns
 }
 
 func (l *dataListener) Accept() (net.Conn, error) {
@@ -55,16 +37,20 @@ func (l *dataListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	port := 0
-	if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
-		port = a.Port
-	}
-	dc := &dataConn{Conn: c, port: port, conns: l.conns}
+	dc := &dataConn{Conn: c}
 	dc.r = bufio.NewReaderSize(rawReader{dc}, dataReadAhead)
-	l.conns.mu.Lock()
-	l.conns.byPort[port] = dc
-	l.conns.mu.Unlock()
 	return dc, nil
+}
+
+// dataConnOf finds the dataConn under the connection a transfer was handed,
+// or nil (a connection the library wrapped in something else, such as
+// MODE Z, which is not offered).
+func dataConnOf(x any) *dataConn {
+	if tc, ok := x.(*tls.Conn); ok {
+		x = tc.NetConn()
+	}
+	dc, _ := x.(*dataConn)
+	return dc
 }
 
 // dataReadAhead: the raw connection is read in large chunks, so that TLS
@@ -81,8 +67,6 @@ const tlsRecordAppData = 23
 type dataConn struct {
 	net.Conn
 	r      *bufio.Reader
-	port   int
-	conns  *dataConns
 	rawEOF atomic.Bool
 
 	wmu  sync.Mutex
@@ -164,10 +148,5 @@ func (c *dataConn) endedWithoutCloseNotify() bool { return c.rawEOF.Load() }
 
 func (c *dataConn) Close() error {
 	_ = c.Flush()
-	c.conns.mu.Lock()
-	if c.conns.byPort[c.port] == c {
-		delete(c.conns.byPort, c.port)
-	}
-	c.conns.mu.Unlock()
 	return c.Conn.Close()
 }

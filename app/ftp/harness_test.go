@@ -18,9 +18,8 @@ import (
 	"github.com/jlaffaye/ftp"
 
 	"github.com/ftps3/ftps3/app/auth"
-	"github.com/ftps3/ftps3/app/config"
 	gw "github.com/ftps3/ftps3/app/ftp"
-	"github.com/ftps3/ftps3/app/health"
+	"github.com/ftps3/ftps3/app/objfs"
 	"github.com/ftps3/ftps3/app/storage"
 	"github.com/ftps3/ftps3/app/storage/bufpool"
 	"github.com/ftps3/ftps3/app/storage/filestore"
@@ -46,16 +45,16 @@ type gateway struct {
 	s3      *s3store.Store
 	minio   *testenv.MinIO
 	bucket  string
-	metrics *health.Metrics
+	metrics *gw.Metrics
 	logs    *testenv.SyncBuffer
 }
 
 type gatewayOptions struct {
 	backend   string // "s3" (default) or "file"
 	minio     *testenv.MinIO
-	tlsMode   string
+	tlsMode   gw.TLSMode
 	dataPorts int
-	cidrs     []config.DataCIDR
+	passive   []gw.PassiveRule
 	users     []auth.User
 	dirSuffix string
 	partSize  int64
@@ -101,7 +100,7 @@ func freePortRange(t testing.TB, n int) int {
 
 func startGateway(t *testing.T, o gatewayOptions) *gateway {
 	t.Helper()
-	g := &gateway{t: t, metrics: &health.Metrics{}, logs: &testenv.SyncBuffer{}}
+	g := &gateway{t: t, metrics: &gw.Metrics{}, logs: &testenv.SyncBuffer{}}
 	log := slog.New(slog.NewTextHandler(g.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -144,8 +143,8 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 	}
 	first := freePortRange(t, o.dataPorts)
 	srv, err := gw.New(gw.Options{
-		Store: g.store, DirSuffix: o.dirSuffix, Users: users, TLS: serverTLS(t), TLSMode: o.tlsMode,
-		DataPortsFirst: first, DataPortsCount: o.dataPorts, DataCIDRs: o.cidrs,
+		FS: objfs.New(g.store, o.dirSuffix), Users: users, TLS: serverTLS(t), TLSMode: o.tlsMode,
+		DataPortsFirst: first, DataPortsCount: o.dataPorts, Passive: o.passive,
 		IdleTimeout: time.Minute, RequireCloseNotify: true, LoginFailureDelay: 10 * time.Millisecond,
 		Throttle: auth.NewThrottle(50, time.Minute, time.Minute),
 		Metrics:  g.metrics, Logger: log,

@@ -25,10 +25,9 @@ import (
 type Listener struct {
 	inner    net.Listener
 	tls      *tls.Config
-	mode     string // auto, implicit or explicit
+	mode     TLSMode
 	detect   time.Duration
 	deadline time.Duration
-	banner   string
 	log      *slog.Logger
 	onConn   func(*controlConn)
 
@@ -44,10 +43,10 @@ const (
 	preTLSMaxLine      = 512
 )
 
-func newListener(inner net.Listener, cfg *tls.Config, mode, banner string, log *slog.Logger, onConn func(*controlConn)) *Listener {
+func newListener(inner net.Listener, cfg *tls.Config, mode TLSMode, log *slog.Logger, onConn func(*controlConn)) *Listener {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Listener{inner: inner, tls: cfg, mode: mode, detect: 300 * time.Millisecond, deadline: 30 * time.Second,
-		banner: banner, log: log, onConn: onConn, conns: make(chan net.Conn), ctx: ctx, cancel: cancel}
+		log: log, onConn: onConn, conns: make(chan net.Conn), ctx: ctx, cancel: cancel}
 	l.wg.Add(1)
 	go l.acceptLoop()
 	return l
@@ -104,8 +103,8 @@ func (l *Listener) negotiate(raw net.Conn) {
 	br := bufio.NewReaderSize(raw, 1024)
 	pc := &peekedConn{Conn: raw, r: br}
 
-	implicit := l.mode == "implicit"
-	if l.mode == "auto" {
+	implicit := l.mode == TLSImplicit
+	if l.mode == TLSAuto {
 		_ = raw.SetReadDeadline(time.Now().Add(l.detect))
 		b, err := br.Peek(1)
 		implicit = err == nil && b[0] == tlsRecordHandshake
@@ -148,7 +147,7 @@ func (l *Listener) preTLS(w io.Writer, br *bufio.Reader) (bool, error) {
 		_, err := io.WriteString(w, s+"\r\n")
 		return err
 	}
-	if err := reply("220 " + l.banner); err != nil {
+	if err := reply("220 " + banner); err != nil {
 		return false, err
 	}
 	for i := 0; i < preTLSMaxCommands; i++ {

@@ -4,29 +4,23 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"strings"
 	"sync"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
-
-	"github.com/ftps3/ftps3/app/config"
 )
 
 // passiveAddrs chooses the IPv4 address sent in PASV replies, per client
-// network (aioftps3's FTP_DATA_CIDR_TO_DOMAINS): the first CIDR holding the
-// client's address wins; its domain is resolved (cached for a minute), an IP
-// literal is used as is, and config.PassiveFromEC2 is the instance's private
-// IPv4 from EC2 metadata (for a container in bridge mode, which only sees its
-// own address). With no match, the address the client connected to is used.
-// EPSV replies carry no address and need none of this.
+// network (aioftps3's FTP_DATA_CIDR_TO_DOMAINS): the first rule whose
+// network holds the client's address wins; an IP literal is used as is, a
+// name is resolved and a Lookup is asked (each answer cached for a minute,
+// and the last good answer kept while a new one fails). With no match, the
+// address the client connected to is used. EPSV replies carry no address
+// and need none of this.
 type passiveAddrs struct {
-	cidrs    []config.DataCIDR
+	rules    []PassiveRule
 	resolver *net.Resolver
-	ec2      func(ctx context.Context) (string, error)
 
 	mu    sync.Mutex
-	cache map[string]cachedAddr
+	cache map[int]cachedAddr // by rule index
 }
 
 type cachedAddr struct {
@@ -36,15 +30,15 @@ type cachedAddr struct {
 
 const passiveCacheTTL = time.Minute
 
-func newPassiveAddrs(cidrs []config.DataCIDR) *passiveAddrs {
-	return &passiveAddrs{cidrs: cidrs, resolver: net.DefaultResolver, ec2: ec2LocalIPv4, cache: map[string]cachedAddr{}}
+func newPassiveAddrs(rules []PassiveRule) *passiveAddrs {
+	return &passiveAddrs{rules: rules, resolver: net.DefaultResolver, cache: map[int]cachedAddr{}}
 }
 
 func (p *passiveAddrs) forClient(client, local net.Addr) (string, error) {
 	cip := hostIP(client)
-	for _, c := range p.cidrs {
-		if cip != nil && c.Net.Contains(cip) {
-			return p.lookup(c.Domain)
+	for i, r := range p.rules {
+		if cip != nil && r.Net.Contains(cip) {
+			return p.lookup(i)
 		}
 	}
 	ip := hostIP(local)
@@ -54,41 +48,51 @@ func (p *passiveAddrs) forClient(client, local net.Addr) (string, error) {
 	return ip.To4().String(), nil
 }
 
-func (p *passiveAddrs) lookup(domain string) (string, error) {
-	if ip := net.ParseIP(domain); ip != nil {
+func (p *passiveAddrs) lookup(i int) (string, error) {
+	r := p.rules[i]
+	if ip := net.ParseIP(r.Address); ip != nil && r.Lookup == nil {
 		return ip.String(), nil
 	}
 	p.mu.Lock()
-	c, ok := p.cache[domain]
+	c, ok := p.cache[i]
 	p.mu.Unlock()
 	if ok && time.Now().Before(c.exp) {
 		return c.ip, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	var ip string
-	var err error
-	if domain == config.PassiveFromEC2 {
-		ip, err = p.ec2(ctx)
-	} else {
-		var ips []net.IP
-		ips, err = p.resolver.LookupIP(ctx, "ip4", domain)
-		if err == nil && len(ips) > 0 {
-			ip = ips[0].String()
-		} else if err == nil {
-			err = fmt.Errorf("no IPv4 address")
-		}
-	}
+	ip, err := p.resolve(ctx, r)
 	if err != nil {
 		if ok {
 			return c.ip, nil // keep serving the last good answer
 		}
-		return "", fmt.Errorf("passive address %s: %w", domain, err)
+		return "", fmt.Errorf("passive address %s: %w", r.Address, err)
 	}
 	p.mu.Lock()
-	p.cache[domain] = cachedAddr{ip: ip, exp: time.Now().Add(passiveCacheTTL)}
+	p.cache[i] = cachedAddr{ip: ip, exp: time.Now().Add(passiveCacheTTL)}
 	p.mu.Unlock()
 	return ip, nil
+}
+
+func (p *passiveAddrs) resolve(ctx context.Context, r PassiveRule) (string, error) {
+	if r.Lookup != nil {
+		s, err := r.Lookup(ctx)
+		if err != nil {
+			return "", err
+		}
+		if ip := net.ParseIP(s); ip == nil || ip.To4() == nil {
+			return "", fmt.Errorf("%q is not an IPv4 address", s)
+		}
+		return s, nil
+	}
+	ips, err := p.resolver.LookupIP(ctx, "ip4", r.Address)
+	if err != nil {
+		return "", err
+	}
+	if len(ips) == 0 {
+		return "", fmt.Errorf("no IPv4 address")
+	}
+	return ips[0].String(), nil
 }
 
 func hostIP(a net.Addr) net.IP {
@@ -103,28 +107,4 @@ func hostIP(a net.Addr) net.IP {
 		return nil
 	}
 	return net.ParseIP(h)
-}
-
-// ec2LocalIPv4 reads the instance's private IPv4 through IMDSv2. In a bridge
-// mode container this needs a metadata hop limit of 2.
-func ec2LocalIPv4(ctx context.Context) (string, error) {
-	out, err := imds.New(imds.Options{}).GetMetadata(ctx, &imds.GetMetadataInput{Path: "local-ipv4"})
-	if err != nil {
-		return "", fmt.Errorf("EC2 instance metadata: %w", err)
-	}
-	defer out.Content.Close()
-	var b strings.Builder
-	buf := make([]byte, 64)
-	for {
-		n, err := out.Content.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			break
-		}
-	}
-	ip := net.ParseIP(strings.TrimSpace(b.String()))
-	if ip == nil || ip.To4() == nil {
-		return "", fmt.Errorf("EC2 instance metadata: local-ipv4 is %q", b.String())
-	}
-	return ip.String(), nil
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ftps3/ftps3/app/config"
+	gw "github.com/ftps3/ftps3/app/ftp"
 )
 
 func cidr(s string) *net.IPNet {
@@ -20,19 +20,19 @@ func cidr(s string) *net.IPNet {
 // literal as is, a name resolved, else the address the client connected to.
 func TestPassiveAddressPerClientNetwork(t *testing.T) {
 	for _, c := range []struct {
-		cidrs []config.DataCIDR
-		want  string
+		passive []gw.PassiveRule
+		want    string
 	}{
 		{nil, "(127,0,0,1,"},
-		{[]config.DataCIDR{{Net: cidr("10.0.0.0/8"), Domain: "10.1.1.1"}, {Net: cidr("127.0.0.0/8"), Domain: "192.0.2.7"}}, "(192,0,2,7,"},
-		{[]config.DataCIDR{{Net: cidr("0.0.0.0/0"), Domain: "0.0.0.0"}}, "(0,0,0,0,"},
-		{[]config.DataCIDR{{Net: cidr("127.0.0.1/32"), Domain: "localhost"}}, "(127,0,0,1,"},
+		{[]gw.PassiveRule{{Net: cidr("10.0.0.0/8"), Address: "10.1.1.1"}, {Net: cidr("127.0.0.0/8"), Address: "192.0.2.7"}}, "(192,0,2,7,"},
+		{[]gw.PassiveRule{{Net: cidr("0.0.0.0/0"), Address: "0.0.0.0"}}, "(0,0,0,0,"},
+		{[]gw.PassiveRule{{Net: cidr("127.0.0.1/32"), Address: "localhost"}}, "(127,0,0,1,"},
 	} {
-		g := startGateway(t, gatewayOptions{backend: "file", cidrs: c.cidrs})
+		g := startGateway(t, gatewayOptions{backend: "file", passive: c.passive})
 		rc := dialRaw(t, g.addr, true)
 		rc.login()
 		if msg := rc.expect(227, "PASV"); !strings.Contains(msg, c.want) {
-			t.Errorf("cidrs %v: PASV = %q, want %s", c.cidrs, msg, c.want)
+			t.Errorf("cidrs %v: PASV = %q, want %s", c.passive, msg, c.want)
 		}
 		rc.expect(229, "EPSV")
 	}
@@ -94,7 +94,7 @@ func TestNoPlaintextLogin(t *testing.T) {
 // Forcing one TLS mode: explicit refuses a ClientHello, implicit never sends
 // a plaintext banner.
 func TestForcedTLSModes(t *testing.T) {
-	g := startGateway(t, gatewayOptions{backend: "file", tlsMode: config.TLSExplicit})
+	g := startGateway(t, gatewayOptions{backend: "file", tlsMode: gw.TLSExplicit})
 	c := dialRaw(t, g.addr, false)
 	c.startTLS()
 	c.login()
@@ -102,7 +102,7 @@ func TestForcedTLSModes(t *testing.T) {
 		t.Error("explicit-only port accepted implicit TLS")
 	}
 
-	g = startGateway(t, gatewayOptions{backend: "file", tlsMode: config.TLSImplicit})
+	g = startGateway(t, gatewayOptions{backend: "file", tlsMode: gw.TLSImplicit})
 	dialRaw(t, g.addr, true).login()
 	conn, err := net.Dial("tcp", g.addr)
 	must(t, err)

@@ -1,8 +1,10 @@
-// Package ftp is the FTPS side of the gateway: ftpserverlib drivers for
-// authentication, TLS, passive addresses and a file system over a
-// storage.Store, plus what the library lacks (serving implicit and explicit
-// TLS on one port, detecting cut uploads, keeping sessions alive after
-// errors, draining on shutdown).
+// Package ftp is the FTPS front door: a protocol adapter that serves FTP over
+// TLS (implicit and explicit on one port, passive mode) with ftpserverlib,
+// over the shared file-system view (objfs). It adds what the library lacks:
+// telling implicit from explicit clients (listener.go), fixing replies and
+// command lines at the edge (controlconn.go, replies.go), detecting cut
+// uploads below TLS and batching writes (dataconn.go), choosing PASV
+// addresses per client network (passive.go), and draining on shutdown.
 package ftp
 
 import (
@@ -19,64 +21,31 @@ import (
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
 	"github.com/ftps3/ftps3/app/auth"
-	"github.com/ftps3/ftps3/app/config"
-	"github.com/ftps3/ftps3/app/health"
-	"github.com/ftps3/ftps3/app/storage"
 )
 
-// Options configure a Server.
-type Options struct {
-	Store     storage.Store
-	DirSuffix string // directory marker suffix (default "/")
-	Users     *auth.Users
-	Throttle  *auth.Throttle
-	TLS       *tls.Config // certificate and minimum version
-
-	TLSMode        string // config.TLSAuto, TLSImplicit or TLSExplicit
-	DataPortsFirst int
-	DataPortsCount int
-	DataCIDRs      []config.DataCIDR
-
-	IdleTimeout        time.Duration
-	RequireCloseNotify bool
-	// LoginFailureDelay slows password guessing (default 1 s).
-	LoginFailureDelay time.Duration
-
-	Metrics *health.Metrics
-	Logger  *slog.Logger
-}
-
-// Server is the FTPS gateway.
+// Server is the FTPS gateway. It is ftpserverlib's MainDriver (driver.go).
 type Server struct {
 	opts     Options
 	lib      *ftpserver.FtpServer
 	listener *Listener
 	passive  *passiveAddrs
-	data     *dataConns
 	log      *slog.Logger
-	metrics  *health.Metrics
+	metrics  *Metrics
 
 	ctrlMu   sync.Mutex
 	controls map[string]*controlConn // by client address, until the session starts
 
 	sessMu   sync.Mutex
-	sessions map[uint32]*sessionState
+	sessions map[uint32]*controlConn // control connections of the sessions
 
 	draining  atomic.Bool
 	transfers sync.WaitGroup
 }
 
-type sessionState struct {
-	ctrl *controlConn
-}
-
 // New prepares a server; Serve starts it.
 func New(opts Options) (*Server, error) {
-	if opts.Store == nil || opts.Users == nil || opts.TLS == nil {
-		return nil, errors.New("ftp: Store, Users and TLS are required")
-	}
-	if opts.DirSuffix == "" {
-		opts.DirSuffix = "/"
+	if opts.FS == nil || opts.Users == nil || opts.TLS == nil {
+		return nil, errors.New("ftp: FS, Users and TLS are required")
 	}
 	if opts.Throttle == nil {
 		opts.Throttle = auth.NewThrottle(0, 0, 0)
@@ -85,40 +54,27 @@ func New(opts Options) (*Server, error) {
 		opts.LoginFailureDelay = time.Second
 	}
 	if opts.Metrics == nil {
-		opts.Metrics = &health.Metrics{}
+		opts.Metrics = &Metrics{}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.TLSMode == "" {
-		opts.TLSMode = config.TLSAuto
-	}
-	s := &Server{
-		opts: opts, passive: newPassiveAddrs(opts.DataCIDRs), data: newDataConns(),
+	return &Server{
+		opts: opts, passive: newPassiveAddrs(opts.Passive),
 		log: opts.Logger, metrics: opts.Metrics,
-		controls: map[string]*controlConn{}, sessions: map[uint32]*sessionState{},
-	}
-	return s, nil
+		controls: map[string]*controlConn{}, sessions: map[uint32]*controlConn{},
+	}, nil
 }
 
 // Serve accepts clients on l (the command port) until Shutdown.
 func (s *Server) Serve(l net.Listener) error {
-	s.listener = newListener(l, s.controlTLS(), s.opts.TLSMode, "ftps3 ready", s.log, s.registerControl)
-	s.lib = ftpserver.NewFtpServer(&driver{s})
+	s.listener = newListener(l, s.controlTLS(), s.opts.TLSMode, s.log, s.registerControl)
+	s.lib = ftpserver.NewFtpServer(s)
 	s.lib.Logger = s.log.With("component", "ftpserverlib")
 	if err := s.lib.Listen(); err != nil {
 		return fmt.Errorf("ftp: %w", err)
 	}
-	err := s.lib.Serve()
-	return err
-}
-
-// Addr is the command port's address, once Serve runs.
-func (s *Server) Addr() net.Addr {
-	if s.listener == nil {
-		return nil
-	}
-	return s.listener.Addr()
+	return s.lib.Serve()
 }
 
 // controlTLS is the command port's TLS: session tickets let data
@@ -140,7 +96,10 @@ func (s *Server) dataTLS() *tls.Config {
 	return c
 }
 
+// registerControl notes a control connection whose TLS is up, so that the
+// session the library starts on it can find it (by client address).
 func (s *Server) registerControl(c *controlConn) {
+	c.metrics = s.metrics
 	s.ctrlMu.Lock()
 	s.controls[c.RemoteAddr().String()] = c
 	s.ctrlMu.Unlock()
@@ -177,8 +136,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// Closing the control connection makes ftpserverlib end the session on
 	// its own goroutine, closing the transfer too. (ClientContext.Close from
 	// here would race with that goroutine inside the library.)
-	for _, st := range s.sessions {
-		_ = st.ctrl.closeForReal()
+	for _, ctrl := range s.sessions {
+		_ = ctrl.closeForReal()
 	}
 	s.sessMu.Unlock()
 	// Closing the sessions ends their transfers: wait for the aborts.

@@ -7,13 +7,13 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
+	"github.com/ftps3/ftps3/app/objfs"
 	"github.com/ftps3/ftps3/app/storage"
 )
 
@@ -21,72 +21,50 @@ import (
 var (
 	errTruncated = errors.New("the data connection ended without a TLS close_notify: the upload may be cut short, so it was discarded")
 	errStorage   = errors.New("the storage service failed: the upload was discarded and nothing was stored; try again")
+	errCut       = errors.New("the transfer was interrupted: the upload was discarded and nothing was stored")
 )
 
 // GetHandle implements the transfer extension: STOR opens a streaming
-// upload, RETR a (ranged) download.
+// upload, RETR a (ranged) download, each through the user's view.
 func (ss *session) GetHandle(name string, flags int, offset int64) (ftpserver.FileTransfer, error) {
 	if ss.s.draining.Load() {
 		return nil, errDraining
 	}
-	p := cleanPath(name)
-	if flags&(os.O_WRONLY|os.O_RDWR) != 0 {
-		return ss.openUpload(p, flags, offset)
-	}
-	return ss.openDownload(p, offset)
-}
-
-func (ss *session) openUpload(p string, flags int, offset int64) (ftpserver.FileTransfer, error) {
-	switch {
-	case ss.user.ReadOnly:
-		return nil, pathErr("upload", p, errReadOnly)
-	case flags&os.O_APPEND != 0:
-		return nil, pathErr("append", p, fmt.Errorf("APPE is %w: upload the whole file", errNotSupported))
-	case offset != 0:
-		return nil, pathErr("upload", p, fmt.Errorf("resuming an upload (REST before STOR) is %w: upload the whole file", errNotSupported))
-	case p == "/":
-		return nil, pathErr("upload", p, errIsDir)
-	}
+	p := objfs.Clean(name)
 	ctx, cancel := opCtx()
 	defer cancel()
-	if err := ss.needDir(ctx, path.Dir(p)); err != nil {
-		return nil, pathErr("upload", p, err)
+	if flags&(os.O_WRONLY|os.O_RDWR) == 0 {
+		r, _, err := ss.view.Open(ctx, p, offset)
+		if err != nil {
+			return nil, err
+		}
+		ss.transferStarted()
+		return &downloadHandle{ss: ss, r: r, path: p, offset: offset, start: time.Now()}, nil
 	}
-	if fi, err := ss.stat(ctx, p); err == nil && fi.dir {
-		return nil, pathErr("upload", p, errIsDir)
+	switch {
+	case ss.view.ReadOnly():
+		return nil, &fs.PathError{Op: "upload", Path: p, Err: objfs.ErrReadOnly}
+	case flags&os.O_APPEND != 0:
+		return nil, &fs.PathError{Op: "append", Path: p, Err: fmt.Errorf("APPE is %w: upload the whole file", objfs.ErrNotSupported)}
+	case offset != 0:
+		return nil, &fs.PathError{Op: "upload", Path: p, Err: fmt.Errorf("resuming an upload (REST before STOR) is %w: upload the whole file", objfs.ErrNotSupported)}
 	}
-	u, err := ss.store().Create(context.Background(), ss.key(p))
+	u, err := ss.view.Create(ctx, p)
 	if err != nil {
-		return nil, pathErr("upload", p, err)
+		return nil, err
 	}
-	ss.s.transfers.Add(1)
-	ss.s.metrics.TransfersActive.Add(1)
+	ss.transferStarted()
 	return &uploadHandle{ss: ss, up: u, path: p, start: time.Now()}, nil
 }
 
-func (ss *session) openDownload(p string, offset int64) (ftpserver.FileTransfer, error) {
-	ctx, cancel := opCtx()
-	defer cancel()
-	fi, err := ss.stat(ctx, p)
-	if err != nil {
-		return nil, pathErr("download", p, err)
-	}
-	if fi.dir {
-		return nil, pathErr("download", p, errIsDir)
-	}
-	if offset > fi.size {
-		return nil, pathErr("download", p, fmt.Errorf("restart offset %d is past the end (%d bytes)", offset, fi.size))
-	}
-	r, err := ss.store().Open(context.Background(), ss.key(p), offset)
-	if err != nil {
-		if errors.Is(err, storage.ErrNotExist) {
-			err = fs.ErrNotExist
-		}
-		return nil, pathErr("download", p, err)
-	}
+func (ss *session) transferStarted() {
 	ss.s.transfers.Add(1)
 	ss.s.metrics.TransfersActive.Add(1)
-	return &downloadHandle{ss: ss, r: r, path: p, offset: offset, start: time.Now()}, nil
+}
+
+func (ss *session) transferEnded() {
+	ss.s.metrics.TransfersActive.Add(-1)
+	ss.s.transfers.Done()
 }
 
 // uploadHandle receives a STOR. Close decides: the object is committed only
@@ -95,6 +73,7 @@ func (ss *session) openDownload(p string, offset int64) (ftpserver.FileTransfer,
 type uploadHandle struct {
 	ss      *session
 	up      storage.Upload
+	dc      *dataConn // the data connection, once the library hands it over
 	path    string
 	start   time.Time
 	xferErr error
@@ -116,6 +95,7 @@ func (h *uploadHandle) Write(p []byte) (int, error) {
 // the store can read it straight into its part buffers. A read error is the
 // connection's; any other error is the store's.
 func (h *uploadHandle) ReadFrom(r io.Reader) (int64, error) {
+	h.dc = dataConnOf(r)
 	rf, ok := h.up.(io.ReaderFrom)
 	if !ok {
 		return io.Copy(struct{ io.Writer }{h}, r)
@@ -149,7 +129,7 @@ func (h *uploadHandle) Read([]byte) (int, error) { return 0, errors.New("upload 
 
 func (h *uploadHandle) Seek(off int64, _ int) (int64, error) {
 	if off != 0 {
-		return 0, errNotSupported
+		return 0, objfs.ErrNotSupported
 	}
 	return 0, nil
 }
@@ -162,24 +142,23 @@ func (h *uploadHandle) Close() error {
 	if h.closed.Swap(true) {
 		return nil
 	}
-	defer h.ss.s.transfers.Done()
-	defer h.ss.s.metrics.TransfersActive.Add(-1)
+	defer h.ss.transferEnded()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	reason := h.xferErr
-	if h.cause != nil {
-		reason = h.cause
-	}
-	if reason == nil && h.ss.s.opts.RequireCloseNotify && h.cutShort() {
-		reason = errTruncated
+	// Why the upload cannot be committed, and what the client is told.
+	var reason, reply error
+	switch {
+	case h.cause != nil:
+		reason, reply = h.cause, errStorage
+	case h.xferErr != nil: // ABOR, a dropped connection, a read error
+		reason, reply = h.xferErr, errCut
+	case h.ss.s.opts.RequireCloseNotify && h.cutShort():
+		reason, reply = errTruncated, errTruncated
 	}
 	if reason != nil {
 		aerr := h.up.Abort(ctx)
 		h.done(reason, aerr)
-		if errors.Is(reason, errTruncated) {
-			return errTruncated
-		}
-		return errStorage
+		return reply
 	}
 	if err := h.up.Commit(ctx); err != nil {
 		h.done(err, nil)
@@ -189,21 +168,11 @@ func (h *uploadHandle) Close() error {
 	return nil
 }
 
-// cutShort reports whether the data connection of this session ended with a
-// bare TCP close (see dataconn.go). If the connection cannot be found, the
-// upload is treated as cut: nothing unverified is committed.
+// cutShort reports whether the upload's data connection ended with a bare
+// TCP close (see dataconn.go). If the upload never saw its connection, it is
+// treated as cut: nothing unverified is committed.
 func (h *uploadHandle) cutShort() bool {
-	dc := h.ss.dataConn()
-	return dc == nil || dc.endedWithoutCloseNotify()
-}
-
-// dataConn is the session's current data connection, found through the
-// port of its last PASV/EPSV reply.
-func (ss *session) dataConn() *dataConn {
-	if ss.ctrl == nil {
-		return nil
-	}
-	return ss.s.data.get(int(ss.ctrl.passivePort.Load()))
+	return h.dc == nil || h.dc.endedWithoutCloseNotify()
 }
 
 func (h *uploadHandle) done(err, abortErr error) {
@@ -247,7 +216,7 @@ func (h *downloadHandle) WriteTo(w io.Writer) (int64, error) {
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	buf := *bp
-	dc := h.ss.dataConn()
+	dc := dataConnOf(w)
 	var total int64
 	for {
 		n, rerr := h.Read(buf)
@@ -279,7 +248,7 @@ func (h *downloadHandle) Write([]byte) (int, error) {
 // Seek accepts the REST offset the download was opened at.
 func (h *downloadHandle) Seek(off int64, whence int) (int64, error) {
 	if whence != io.SeekStart || off != h.offset {
-		return 0, errNotSupported
+		return 0, objfs.ErrNotSupported
 	}
 	return off, nil
 }
@@ -290,8 +259,7 @@ func (h *downloadHandle) Close() error {
 	if h.closed.Swap(true) {
 		return nil
 	}
-	defer h.ss.s.transfers.Done()
-	defer h.ss.s.metrics.TransfersActive.Add(-1)
+	defer h.ss.transferEnded()
 	err := h.r.Close()
 	attrs := []any{"path", h.path, "offset", h.offset, "bytes", h.sent, "duration", time.Since(h.start).Round(time.Millisecond).String()}
 	if h.xferErr != nil {

@@ -1,3 +1,7 @@
+// Package health serves what load balancers and operators probe: a TCP port
+// that accepts and closes (the NLB health check, as aioftps3's
+// HEALTHCHECK_PORT), and HTTP /healthz and /metrics (Prometheus text format,
+// written by whatever sources the gateway hands it).
 package health
 
 import (
@@ -11,6 +15,8 @@ import (
 	httppprof "net/http/pprof"
 	"sync/atomic"
 	"time"
+
+	"github.com/ftps3/ftps3/app/promtext"
 )
 
 // Server is the health check TCP port and the HTTP endpoints.
@@ -24,7 +30,8 @@ type Server struct {
 
 // Start listens on the TCP health port (0: none) and the HTTP address ("" or
 // "off": none). pprof adds Go's profiling endpoints under /debug/pprof/.
-func Start(tcpAddr, httpAddr string, m *Metrics, pprof bool, log *slog.Logger) (*Server, error) {
+// /metrics serves whatever m writes.
+func Start(tcpAddr, httpAddr string, m promtext.Source, pprof bool, log *slog.Logger) (*Server, error) {
 	s := &Server{log: log}
 	if tcpAddr != "" {
 		l, err := net.Listen("tcp", tcpAddr)

@@ -2,7 +2,11 @@
 // embedded default, and an EFS or NFS mount for those who want one.
 //
 // Keys map to paths under the root; a key ending in "/" (a directory marker)
-// is a directory. Uploads are written to a hidden staging directory inside the
+// is a directory. A directory behaves as an S3 prefix does: deleting its
+// marker while it has entries leaves it standing, unmarked, for as long as it
+// has entries, and it disappears with its last one; so do the directories an
+// upload had to create. (Which directories are unmarked is kept in memory: after
+// a restart every directory on disk counts as marked.) Uploads are written to a hidden staging directory inside the
 // root and renamed into place on Commit, so a reader never sees part of a file.
 package filestore
 
@@ -16,6 +20,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/ftps3/ftps3/app/storage"
 )
@@ -26,6 +31,9 @@ const stagingDir = ".ftps3-staging"
 // Store is a storage.Store on a directory.
 type Store struct {
 	root string
+
+	mu       sync.Mutex      // orders deletes, directory creation and commits
+	unmarked map[string]bool // directories (paths) that exist only for their entries
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -47,11 +55,8 @@ func New(dir string) (*Store, error) {
 	if err := os.Mkdir(staging, 0o700); err != nil {
 		return nil, fmt.Errorf("filestore: %w", err)
 	}
-	return &Store{root: abs}, nil
+	return &Store{root: abs, unmarked: map[string]bool{}}, nil
 }
-
-// Root is the directory the store serves.
-func (s *Store) Root() string { return s.root }
 
 // path maps a key to a file path, refusing keys that would leave the root.
 func (s *Store) path(key string) (string, error) {
@@ -77,7 +82,7 @@ func (s *Store) Stat(_ context.Context, key string) (storage.Object, error) {
 		return storage.Object{}, err
 	}
 	fi, err := os.Stat(p)
-	if err != nil || fi.IsDir() != strings.HasSuffix(key, "/") {
+	if err != nil || fi.IsDir() != strings.HasSuffix(key, "/") || fi.IsDir() && s.isUnmarked(p) {
 		return storage.Object{}, fmt.Errorf("stat %q: %w", key, storage.ErrNotExist)
 	}
 	return object(key, fi), nil
@@ -157,8 +162,10 @@ func (s *Store) walk(ctx context.Context, dirKey, namePrefix string, recursive b
 			}
 			continue
 		}
-		if err := emit(object(key+"/", fi)); err != nil {
-			return err
+		if !s.isUnmarked(filepath.Join(dir, name)) {
+			if err := emit(object(key+"/", fi)); err != nil {
+				return err
+			}
 		}
 		if err := s.walk(ctx, key+"/", "", true, emit); err != nil {
 			return err
@@ -198,12 +205,15 @@ func (s *Store) Open(_ context.Context, key string, offset int64) (io.ReadCloser
 }
 
 // Delete implements storage.Store. Deleting a directory marker removes the
-// directory only when it is empty, as an S3 prefix outlives its marker.
+// directory if it is empty; otherwise the directory stays, unmarked, until
+// its last entry is deleted, as an S3 prefix outlives its marker.
 func (s *Store) Delete(_ context.Context, key string) error {
 	p, err := s.path(key)
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	fi, err := os.Stat(p)
 	if err != nil {
 		return nil
@@ -211,8 +221,50 @@ func (s *Store) Delete(_ context.Context, key string) error {
 	if fi.IsDir() != strings.HasSuffix(key, "/") {
 		return nil
 	}
-	if err := os.Remove(p); err != nil && !fi.IsDir() {
-		return fmt.Errorf("delete %q: %w", key, err)
+	if err := os.Remove(p); err != nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("delete %q: %w", key, err)
+		}
+		s.unmarked[p] = true // not empty: it lives on as a prefix
+		return nil
+	}
+	delete(s.unmarked, p)
+	s.pruneLocked(filepath.Dir(p))
+	return nil
+}
+
+// pruneLocked removes dir and its parents while they are unmarked and empty.
+func (s *Store) pruneLocked(dir string) {
+	for dir != s.root && s.unmarked[dir] {
+		if os.Remove(dir) != nil {
+			return
+		}
+		delete(s.unmarked, dir)
+		dir = filepath.Dir(dir)
+	}
+}
+
+func (s *Store) isUnmarked(p string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.unmarked[p]
+}
+
+// mkdirParentsLocked creates dir and its missing parents, unmarked: they
+// exist for the entry about to be put in them.
+func (s *Store) mkdirParentsLocked(dir string) error {
+	var missing []string
+	for d := dir; d != s.root; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			break
+		}
+		missing = append(missing, d)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, d := range missing {
+		s.unmarked[d] = true
 	}
 	return nil
 }
@@ -243,9 +295,21 @@ func (s *Store) putDir(key string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(p, 0o755); err != nil {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err = s.mkdirParentsLocked(filepath.Dir(p))
+	if err == nil {
+		err = os.Mkdir(p, 0o755)
+		if errors.Is(err, fs.ErrExist) {
+			if fi, serr := os.Stat(p); serr == nil && fi.IsDir() {
+				err = nil
+			}
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("create %q: %w", key, err)
 	}
+	delete(s.unmarked, p)
 	return nil
 }
 
@@ -262,10 +326,11 @@ func (s *Store) Create(_ context.Context, key string) (storage.Upload, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create %q: %w", key, err)
 	}
-	return &fileUpload{f: f, dst: p, key: key}, nil
+	return &fileUpload{s: s, f: f, dst: p, key: key}, nil
 }
 
 type fileUpload struct {
+	s        *Store
 	f        *os.File
 	dst, key string
 	written  int64
@@ -295,10 +360,12 @@ func (u *fileUpload) Commit(ctx context.Context) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.MkdirAll(filepath.Dir(u.dst), 0o755)
-	}
-	if err == nil {
-		err = os.Rename(u.f.Name(), u.dst)
+		u.s.mu.Lock()
+		err = u.s.mkdirParentsLocked(filepath.Dir(u.dst))
+		if err == nil {
+			err = os.Rename(u.f.Name(), u.dst)
+		}
+		u.s.mu.Unlock()
 	}
 	if err != nil {
 		_ = u.Abort(ctx)

@@ -62,6 +62,20 @@ func (a *aborter) abortNow(ctx context.Context, key, uploadID string) error {
 	return err
 }
 
+// abort aborts one multipart upload now (within abortTimeout, whatever the
+// caller's context) and, if S3 cannot be reached, keeps trying in the
+// background so that no incomplete upload is left behind. The error is the
+// first attempt's.
+func (a *aborter) abort(key, uploadID string) error {
+	ctx, cancel := backgroundCtx(abortTimeout)
+	defer cancel()
+	err := a.abortNow(ctx, key, uploadID)
+	if err != nil {
+		a.retryLater(key, uploadID)
+	}
+	return err
+}
+
 // retryLater schedules background attempts until one succeeds or the policy's
 // time is up.
 func (a *aborter) retryLater(key, uploadID string) {

@@ -39,11 +39,7 @@ func (s *Store) copyMultipart(ctx context.Context, source, dst string, size int6
 	}
 	id := aws.ToString(out.UploadId)
 	fail := func(err error) error {
-		actx, cancel := backgroundCtx(abortTimeout)
-		defer cancel()
-		if aerr := s.aborter.abortNow(actx, dst, id); aerr != nil {
-			s.aborter.retryLater(dst, id)
-		}
+		_ = s.aborter.abort(dst, id) // retried in the background if need be
 		return err
 	}
 	var parts []types.CompletedPart

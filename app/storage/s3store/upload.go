@@ -298,11 +298,7 @@ func (u *upload) Abort(ctx context.Context) error {
 	if u.uploadID == "" {
 		return nil
 	}
-	actx, cancel := backgroundCtx(abortTimeout)
-	defer cancel()
-	err := u.s.aborter.abortNow(actx, u.key, u.uploadID)
-	if err != nil {
-		u.s.aborter.retryLater(u.key, u.uploadID)
+	if err := u.s.aborter.abort(u.key, u.uploadID); err != nil {
 		return fmt.Errorf("upload %q: abort multipart upload (will retry): %w", u.key, err)
 	}
 	return nil

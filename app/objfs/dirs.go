@@ -1,0 +1,95 @@
+package objfs
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"path"
+
+	"github.com/ftps3/ftps3/app/storage"
+)
+
+// Mkdir creates directory p (its marker object): the parent must exist, the
+// name must not.
+func (v *View) Mkdir(ctx context.Context, p string) error {
+	if v.readOnly {
+		return pathErr("mkdir", p, ErrReadOnly)
+	}
+	p = Clean(p)
+	if p == "/" {
+		return pathErr("mkdir", p, ErrExists)
+	}
+	if _, err := v.stat(ctx, p); err == nil {
+		return pathErr("mkdir", p, ErrExists)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return pathErr("mkdir", p, err)
+	}
+	if err := v.needDir(ctx, path.Dir(p)); err != nil {
+		return pathErr("mkdir", p, err)
+	}
+	if err := v.putMarker(ctx, p); err != nil {
+		return pathErr("mkdir", p, err)
+	}
+	v.log.Info("directory created", "path", p)
+	return nil
+}
+
+// MkdirAll creates p and any missing parents; existing directories are fine.
+func (v *View) MkdirAll(ctx context.Context, p string) error {
+	p = Clean(p)
+	if p == "/" {
+		return nil
+	}
+	if err := v.MkdirAll(ctx, path.Dir(p)); err != nil {
+		return err
+	}
+	if err := v.Mkdir(ctx, p); err != nil && !errors.Is(err, ErrExists) {
+		return err
+	}
+	return nil
+}
+
+func (v *View) putMarker(ctx context.Context, p string) error {
+	u, err := v.store().Create(ctx, v.marker(p))
+	if err != nil {
+		return err
+	}
+	return u.Commit(ctx)
+}
+
+// RemoveDir removes directory p, which must be empty (its marker at most).
+func (v *View) RemoveDir(ctx context.Context, p string) error {
+	if v.readOnly {
+		return pathErr("rmdir", p, ErrReadOnly)
+	}
+	p = Clean(p)
+	if p == "/" {
+		return pathErr("rmdir", p, ErrRoot)
+	}
+	fi, err := v.stat(ctx, p)
+	if err != nil {
+		return pathErr("rmdir", p, err)
+	}
+	if !fi.dir {
+		return pathErr("rmdir", p, ErrNotDir)
+	}
+	marker := v.marker(p)
+	empty := true
+	err = v.store().List(ctx, v.prefix(p), storage.ListOptions{Recursive: true, Limit: 2}, func(o storage.Object) error {
+		if o.Key != marker {
+			empty = false
+		}
+		return nil
+	})
+	if err != nil {
+		return pathErr("rmdir", p, err)
+	}
+	if !empty {
+		return pathErr("rmdir", p, ErrNotEmpty)
+	}
+	if err := v.store().Delete(ctx, marker); err != nil {
+		return pathErr("rmdir", p, err)
+	}
+	v.log.Info("directory removed", "path", p)
+	return nil
+}

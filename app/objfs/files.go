@@ -1,0 +1,80 @@
+package objfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+
+	"github.com/ftps3/ftps3/app/storage"
+)
+
+// Remove deletes file p; directories are removed with RemoveDir.
+func (v *View) Remove(ctx context.Context, p string) error {
+	if v.readOnly {
+		return pathErr("delete", p, ErrReadOnly)
+	}
+	fi, err := v.stat(ctx, p)
+	if err != nil {
+		return pathErr("delete", p, err)
+	}
+	if fi.dir {
+		return pathErr("delete", p, fmt.Errorf("%w: remove it as a directory", ErrIsDir))
+	}
+	if err := v.store().Delete(ctx, v.key(p)); err != nil {
+		return pathErr("delete", p, err)
+	}
+	v.log.Info("file deleted", "path", Clean(p))
+	return nil
+}
+
+// Open reads file p from offset to its end. The context bounds only the
+// checks: the reader lives until it is closed.
+func (v *View) Open(ctx context.Context, p string, offset int64) (io.ReadCloser, FileInfo, error) {
+	fi, err := v.stat(ctx, p)
+	if err != nil {
+		return nil, FileInfo{}, pathErr("download", p, err)
+	}
+	if fi.dir {
+		return nil, FileInfo{}, pathErr("download", p, ErrIsDir)
+	}
+	if offset < 0 || offset > fi.size {
+		return nil, FileInfo{}, pathErr("download", p, fmt.Errorf("restart offset %d is past the end (%d bytes)", offset, fi.size))
+	}
+	r, err := v.store().Open(context.WithoutCancel(ctx), v.key(p), offset)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotExist) {
+			err = fs.ErrNotExist
+		}
+		return nil, FileInfo{}, pathErr("download", p, err)
+	}
+	return r, fi, nil
+}
+
+// Create starts a streaming upload of file p, after the checks every front
+// door makes: the view may write, p is not a directory, and its parent
+// directory exists. Nothing is visible until the upload commits; an aborted
+// upload leaves the previous file, if any, untouched. The context bounds only
+// the checks.
+func (v *View) Create(ctx context.Context, p string) (storage.Upload, error) {
+	p = Clean(p)
+	switch {
+	case v.readOnly:
+		return nil, pathErr("upload", p, ErrReadOnly)
+	case p == "/":
+		return nil, pathErr("upload", p, ErrIsDir)
+	}
+	if err := v.needDir(ctx, path.Dir(p)); err != nil {
+		return nil, pathErr("upload", p, err)
+	}
+	if fi, err := v.stat(ctx, p); err == nil && fi.dir {
+		return nil, pathErr("upload", p, ErrIsDir)
+	}
+	u, err := v.store().Create(context.WithoutCancel(ctx), v.key(p))
+	if err != nil {
+		return nil, pathErr("upload", p, err)
+	}
+	return u, nil
+}
