@@ -50,8 +50,16 @@ func TestAllDataPortsBusy(t *testing.T) {
 	b.expect(425, "EPSV")
 	b.expect(200, "NOOP")
 	a.expect(221, "QUIT")
-	time.Sleep(100 * time.Millisecond)
-	b.expect(229, "EPSV")
+	// The port is free once a's session has ended; b gets it then.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		code, msg := b.cmd("EPSV")
+		if code == 229 {
+			break
+		}
+		if code != 425 || time.Now().After(deadline) {
+			t.Fatalf("EPSV after the port was freed: %s", msg)
+		}
+	}
 }
 
 // A data connection from another address than the control connection's is

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/jlaffaye/ftp"
@@ -102,5 +101,3 @@ func entryNames(es []*ftp.Entry) []string {
 	}
 	return n
 }
-
-var _ = strings.Contains

@@ -15,8 +15,8 @@ import (
 	"time"
 )
 
-// Errors shared by every implementation. They wrap the io/fs errors so callers
-// can test with errors.Is(err, fs.ErrNotExist) as well.
+// Errors shared by every implementation, tested with errors.Is. ErrNotExist
+// is fs.ErrNotExist itself, so a missing key reads as a missing file too.
 var (
 	// ErrNotExist: no object has that key.
 	ErrNotExist = fs.ErrNotExist
