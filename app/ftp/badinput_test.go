@@ -49,6 +49,10 @@ func TestBadInputKeepsTheSession(t *testing.T) {
 	c.expect(200, "TYPE I")
 	c.expect(200, "NOOP")
 	c.expect(221, "QUIT")
+	// The 19 error replies above are counted for /metrics.
+	if n := g.metrics.ErrorReplies.Load(); n < 19 {
+		t.Errorf("ftps3_command_errors_total = %d after 19 error replies", n)
+	}
 }
 
 func TestDirectoryRules(t *testing.T) {
