@@ -41,8 +41,10 @@ type controlConn struct {
 	writeMu       sync.Mutex
 	swallowBanner bool
 
-	metrics   *Metrics // set when the server registers the connection
-	keepOpen  atomic.Bool
+	metrics    *Metrics // set when the server registers the connection
+	afterReply atomic.Pointer[func()]
+	closed     atomic.Bool
+	keepOpen   atomic.Bool
 	closeOnce sync.Once
 }
 
@@ -128,6 +130,9 @@ func (c *controlConn) Write(p []byte) (int, error) {
 	if _, err := c.Conn.Write(p); err != nil {
 		return 0, err
 	}
+	if isFinalReply(p) {
+		c.runAfterReplyNow()
+	}
 	return n, nil
 }
 
@@ -145,5 +150,25 @@ func (c *controlConn) Close() error {
 func (c *controlConn) closeForReal() error {
 	var err error
 	c.closeOnce.Do(func() { err = c.Conn.Close() })
+	c.closed.Store(true)
+	c.runAfterReplyNow()
 	return err
+}
+
+// afterNextReply runs f once the next final reply (2xx to 5xx) has been
+// written, or when the connection closes. A transfer uses it to count as
+// running until its client has heard how it ended: a draining server that
+// closed the session between a stored upload and its 226 would make the
+// client believe the upload failed.
+func (c *controlConn) afterNextReply(f func()) {
+	c.afterReply.Store(&f)
+	if c.closed.Load() {
+		c.runAfterReplyNow()
+	}
+}
+
+func (c *controlConn) runAfterReplyNow() {
+	if f := c.afterReply.Swap(nil); f != nil {
+		(*f)()
+	}
 }

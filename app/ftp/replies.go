@@ -44,3 +44,9 @@ func rewriteReply(p []byte, protClear *atomic.Bool) []byte {
 func isErrorReply(p []byte) bool {
 	return len(p) >= 4 && (p[0] == '4' || p[0] == '5') && p[3] == ' '
 }
+
+// isFinalReply reports whether a reply line ends a command: a one-line
+// reply, or a multi-line reply's last line, with a 2xx to 5xx code.
+func isFinalReply(p []byte) bool {
+	return len(p) >= 4 && p[0] >= '2' && p[0] <= '5' && p[3] == ' '
+}

@@ -23,6 +23,7 @@ var errDraining = errors.New("server is shutting down: try again in a moment")
 type session struct {
 	s    *Server
 	cc   ftpserver.ClientContext
+	ctrl *controlConn
 	view *objfs.View
 	log  *slog.Logger
 }
@@ -36,7 +37,11 @@ var (
 
 func newSession(s *Server, cc ftpserver.ClientContext, user *auth.User) *session {
 	log := s.log.With("session", cc.ID(), "user", user.Login, "client", cc.RemoteAddr().String())
-	return &session{s: s, cc: cc, view: s.opts.FS.View(user.Home, user.ReadOnly, log), log: log}
+	ss := &session{s: s, cc: cc, view: s.opts.FS.View(user.Home, user.ReadOnly, log), log: log}
+	if ex, ok := cc.Extra().(*sessionExtra); ok {
+		ss.ctrl = ex.ctrl
+	}
+	return ss
 }
 
 // opCtx bounds one command's work on the store.

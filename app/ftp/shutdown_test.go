@@ -53,3 +53,34 @@ func TestShutdownDrainsThenAborts(t *testing.T) {
 	g.noIncompleteUploads(t)
 	runtime.KeepAlive(dcSlow) // a collected conn would close itself
 }
+
+// Shutdown while one upload runs: the upload finishes within the grace
+// period, is stored, and its client gets 226 before the session closes.
+// Repeated, since the race this guards against showed in some runs only.
+func TestShutdownLetsTheLastUploadFinish(t *testing.T) {
+	for i := range 20 {
+		g := startGateway(t, gatewayOptions{backend: "file"})
+		c := dialRaw(t, g.addr, true)
+		c.login()
+		dc := c.startStor("last.bin", 0)
+		data := randomData(1 << 20)
+		dc.Write(data[:1<<19])
+		shut := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			shut <- g.srv.Shutdown(ctx)
+		}()
+		dc.Write(data[1<<19:])
+		dc.Close()
+		if code, msg := c.reply(); code != 226 {
+			t.Fatalf("run %d: the upload finishing during the grace period got %q", i, msg)
+		}
+		if err := <-shut; err != nil {
+			t.Fatalf("run %d: Shutdown: %v", i, err)
+		}
+		if got, err := g.object("last.bin"); err != nil || len(got) != len(data) {
+			t.Fatalf("run %d: stored %d bytes, %v", i, len(got), err)
+		}
+	}
+}

@@ -62,9 +62,15 @@ func (ss *session) transferStarted() {
 	ss.s.metrics.TransfersActive.Add(1)
 }
 
+// transferEnded is called by the handle's Close; the transfer stops counting
+// for a draining server once its final reply is written.
 func (ss *session) transferEnded() {
 	ss.s.metrics.TransfersActive.Add(-1)
-	ss.s.transfers.Done()
+	if ss.ctrl == nil {
+		ss.s.transfers.Done()
+		return
+	}
+	ss.ctrl.afterNextReply(ss.s.transfers.Done)
 }
 
 // uploadHandle receives a STOR. Close decides: the object is committed only
