@@ -131,7 +131,7 @@ func newFTPServer(cfg *config.Config, st *storageSetup, log *slog.Logger) (*ftp.
 	srv, err := ftp.New(ftp.Options{
 		FS:    objfs.New(st.store, cfg.S3.DirSuffix),
 		Users: users, Throttle: auth.NewThrottle(cfg.LoginMaxFailures, cfg.LoginLockout, cfg.LoginLockout),
-		TLS: tlsCfg, TLSMode: tlsModes[cfg.TLSMode],
+		TLS: tlsCfg, TLSMode: tlsModes[cfg.TLSMode], TLSSessionReuse: tlsReuse[cfg.TLSReuse],
 		DataPortsFirst: cfg.DataPortsFirst, DataPortsCount: cfg.DataPortsCount, Passive: passiveRules(cfg.DataCIDRs),
 		IdleTimeout: cfg.IdleTimeout, RequireCloseNotify: cfg.RequireCloseNotify,
 		Metrics: metrics, Logger: log,
@@ -142,6 +142,11 @@ func newFTPServer(cfg *config.Config, st *storageSetup, log *slog.Logger) (*ftp.
 // tlsModes maps FTP_TLS_MODE's names (config validates them) onto the modes.
 var tlsModes = map[string]ftp.TLSMode{
 	config.TLSAuto: ftp.TLSAuto, config.TLSImplicit: ftp.TLSImplicit, config.TLSExplicit: ftp.TLSExplicit,
+}
+
+// tlsReuse maps FTP_TLS_SESSION_REUSE's names onto the settings.
+var tlsReuse = map[string]ftp.SessionReuse{
+	config.TLSReuseRequired: ftp.ReuseRequired, config.TLSReuseOptional: ftp.ReuseOptional,
 }
 
 // passiveRules maps FTP_DATA_CIDR_TO_DOMAINS onto PASV address rules.

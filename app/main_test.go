@@ -48,7 +48,7 @@ func TestEmbeddedDefault(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no development user printed:\n%s", out.String())
 	}
-	c, err := ftp.Dial(fmt.Sprintf("127.0.0.1:%d", cmdPort), ftp.DialWithTLS(&tls.Config{InsecureSkipVerify: true}), ftp.DialWithTimeout(5*time.Second)) //nolint:gosec
+	c, err := ftp.Dial(fmt.Sprintf("127.0.0.1:%d", cmdPort), ftp.DialWithTLS(&tls.Config{InsecureSkipVerify: true, ServerName: "ftps3", ClientSessionCache: tls.NewLRUClientSessionCache(4)}), ftp.DialWithTimeout(5*time.Second)) //nolint:gosec
 	if err != nil {
 		t.Fatal(err)
 	}

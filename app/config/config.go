@@ -27,6 +27,13 @@ const (
 	TLSExplicit = "explicit" // plaintext banner, then AUTH TLS
 )
 
+// Values of FTP_TLS_SESSION_REUSE: must data connections resume the control
+// connection's TLS session?
+const (
+	TLSReuseRequired = "required"
+	TLSReuseOptional = "optional"
+)
+
 // PassiveFromEC2 as a FTP_DATA_CIDR_TO_DOMAINS__i__DOMAIN means: the private
 // IPv4 of the host this runs on, from the ECS container metadata file when
 // ECS provides one, else from EC2 instance metadata (IMDSv2).
@@ -64,6 +71,7 @@ type Config struct {
 	TLSKeyPEM     string
 	TLSGenerate   bool // no certificate at the default place: make a self-signed one
 	TLSMinVersion string
+	TLSReuse      string // TLSReuseRequired or TLSReuseOptional
 
 	HealthcheckPort int
 	HTTPAddr        string
@@ -129,6 +137,7 @@ func Load(environ []string) (*Config, error) {
 
 	c.TLSMode = e.oneOf("FTP_TLS_MODE", TLSAuto, TLSAuto, TLSImplicit, TLSExplicit)
 	c.TLSMinVersion = e.oneOf("FTP_TLS_MIN_VERSION", "1.2", "1.2", "1.3")
+	c.TLSReuse = e.oneOf("FTP_TLS_SESSION_REUSE", TLSReuseRequired, TLSReuseRequired, TLSReuseOptional)
 	home, _ := os.UserHomeDir()
 	cert, certSet := e.lookup("FTP_TLS_CERT_FILE")
 	key, keySet := e.lookup("FTP_TLS_KEY_FILE")

@@ -101,6 +101,7 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		{[]string{"FTP_UPLOAD_MEMORY_LIMIT=8MiB"}, "FTP_UPLOAD_MEMORY_LIMIT"},
 		{[]string{"FTP_SHUTDOWN_GRACE=soon"}, "FTP_SHUTDOWN_GRACE"},
 		{[]string{"FTP_UPLOAD_STALE_AGE=10m"}, "FTP_UPLOAD_STALE_AGE"},
+		{[]string{"FTP_TLS_SESSION_REUSE=sometimes"}, "FTP_TLS_SESSION_REUSE"},
 		{[]string{"FTP_UPLOAD_STALE_AGE=never"}, "FTP_UPLOAD_STALE_AGE"},
 		{[]string{"FTP_HTTP_ADDR=8080"}, "FTP_HTTP_ADDR"},
 		{[]string{"AWS_S3_BUCKET_VERIFY_CERTS=perhaps"}, "AWS_S3_BUCKET_VERIFY_CERTS"},

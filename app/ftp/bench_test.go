@@ -16,7 +16,7 @@ func (discardConn) Close() error                     { return nil }
 
 // A download: 16 KiB TLS application-data records batched into large writes.
 func BenchmarkDataConnWriteRecords(b *testing.B) {
-	d := &dataConn{Conn: discardConn{}}
+	d := boundDataConn(discardConn{})
 	rec := append([]byte{tlsRecordAppData}, make([]byte, 16<<10+28)...)
 	b.SetBytes(int64(len(rec)))
 	for b.Loop() {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	gw "github.com/ftps3/ftps3/app/ftp"
 	"github.com/ftps3/ftps3/internal/testenv"
 )
 
@@ -31,10 +32,15 @@ func needTool(t *testing.T, name string) {
 
 // curl: implicit FTPS (ftps://) and explicit (ftp:// with --ssl-reqd), over
 // TLS 1.2 and 1.3: upload, list, download, MKD/RNFR/RNTO/DELE/RMD as quote
-// commands. Each stored object must have exactly the size sent.
+// commands. Each stored object must have exactly the size sent. curl's data
+// connections resume the control session under TLS 1.3; under TLS 1.2 curl
+// turns session tickets off, and Go's TLS resumes by ticket only, so the
+// TLS 1.2 runs need FTP_TLS_SESSION_REUSE=optional (see
+// TestCurlTLS12RequiredReuse).
 func TestCurlSession(t *testing.T) {
 	needTool(t, "curl")
-	g := startGateway(t, gatewayOptions{})
+	g13 := startGateway(t, gatewayOptions{})
+	g12 := startGateway(t, gatewayOptions{reuse: gw.ReuseOptional})
 	data := randomData(9<<20 + 11)
 	src := writeTemp(t, "up.bin", data)
 	for _, c := range []struct {
@@ -47,6 +53,10 @@ func TestCurlSession(t *testing.T) {
 		{"explicit-tls1.3", "ftp", []string{"--tlsv1.3"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			g := g13
+			if strings.HasSuffix(c.name, "1.2") {
+				g = g12
+			}
 			base := fmt.Sprintf("%s://127.0.0.1:%d/", c.scheme, g.port)
 			dir := "curl-" + c.name
 			curl := func(args ...string) string {
@@ -81,7 +91,25 @@ func TestCurlSession(t *testing.T) {
 			}
 		})
 	}
-	g.noIncompleteUploads(t)
+	g13.noIncompleteUploads(t)
+	g12.noIncompleteUploads(t)
+}
+
+// curl over TLS 1.2 offers no session ticket, so with reuse required its
+// data connections are refused: the transfer fails and nothing is stored.
+func TestCurlTLS12RequiredReuse(t *testing.T) {
+	needTool(t, "curl")
+	g := startGateway(t, gatewayOptions{backend: "file"})
+	src := writeTemp(t, "up.bin", []byte("data"))
+	out, err := run(t, "curl", "-sS", "--fail", "-k", "--ssl-reqd", "--tls-max", "1.2", "--user", testUser+":"+testPass,
+		"--max-time", "60", "-T", src, fmt.Sprintf("ftps://127.0.0.1:%d/up.bin", g.port))
+	if err == nil {
+		t.Fatalf("curl over TLS 1.2 without tickets uploaded with reuse required:\n%s", out)
+	}
+	g.mustNotExist(t, "up.bin")
+	if g.metrics.DataConnsRefused.Load() == 0 || !strings.Contains(g.logs.String(), "did not resume") {
+		t.Errorf("the refusal is not counted or logged")
+	}
 }
 
 // lftp, implicit (ftps://) and explicit (ftp:// with ftp:ssl-force).

@@ -30,6 +30,7 @@ const lineTooLong = "COMMAND-LINE-TOO-LONG"
 //     lets the session go on so the user can try again.
 type controlConn struct {
 	net.Conn
+	id controlID // named in the session tickets issued on it
 
 	readMu     sync.Mutex
 	raw        [4096]byte
@@ -41,15 +42,16 @@ type controlConn struct {
 	writeMu       sync.Mutex
 	swallowBanner bool
 
-	metrics    *Metrics // set when the server registers the connection
-	afterReply atomic.Pointer[func()]
-	closed     atomic.Bool
-	keepOpen   atomic.Bool
-	closeOnce sync.Once
+	metrics       *Metrics // set when the server registers the connection
+	onPassivePort func(port int)
+	afterReply    atomic.Pointer[func()]
+	closed        atomic.Bool
+	keepOpen      atomic.Bool
+	closeOnce     sync.Once
 }
 
-func newControlConn(c net.Conn, swallowBanner bool) *controlConn {
-	return &controlConn{Conn: c, swallowBanner: swallowBanner}
+func newControlConn(c net.Conn, id controlID, swallowBanner bool) *controlConn {
+	return &controlConn{Conn: c, id: id, swallowBanner: swallowBanner}
 }
 
 // Read hands the library whole lines only, each at most maxCommandLine bytes.
@@ -124,6 +126,9 @@ func (c *controlConn) Write(p []byte) (int, error) {
 		}
 	}
 	p = rewriteReply(p, &c.protClear)
+	if port := passivePortOf(p); port > 0 && c.onPassivePort != nil {
+		c.onPassivePort(port)
+	}
 	if isErrorReply(p) && c.metrics != nil {
 		c.metrics.ErrorReplies.Add(1)
 	}

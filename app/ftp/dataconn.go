@@ -2,8 +2,10 @@ package ftp
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -27,19 +29,197 @@ import (
 // WriteTo): see dataConnOf.
 
 // dataListener is what WrapPassiveListener puts under the library's TLS
-// listener: each accepted connection becomes a dataConn.
+// listener on a passive port. The data connection it returns belongs to the
+// session that opened the port: it comes from the control connection's IP
+// address and, unless reuse is optional, proves in its TLS ClientHello that
+// its client holds the control connection's TLS session (sessionreuse.go).
+//
+// Clients send that ClientHello only after the 150 reply, which the library
+// sends once Accept has returned, so Accept returns a dataConn that chooses
+// its client on its first Read, when crypto/tls asks for the ClientHello:
+// it checks the first connection and any that arrive after it, at once, and
+// binds to the first that passes; the others are closed. A stranger can
+// neither take the transfer nor end it: the port keeps waiting for its client.
 type dataListener struct {
 	net.Listener
+	s    *Server
+	port int
+
+	start     sync.Once
+	cands     chan net.Conn // connections from the owner's address, not yet checked
+	acceptErr chan error
+	bound     atomic.Bool // a connection was chosen: later ones are closed
+	closeOnce sync.Once
 }
 
+// maxDataChecks bounds the connections waiting or being checked on one port;
+// more are closed at once.
+const maxDataChecks = 8
+
+// dataHelloTimeout bounds the wait for the session's client to send its
+// ClientHello on a data connection.
+const dataHelloTimeout = 15 * time.Second
+
+func newDataListener(s *Server, l net.Listener) *dataListener {
+	port := 0
+	if a, ok := l.Addr().(*net.TCPAddr); ok {
+		port = a.Port
+	}
+	return &dataListener{Listener: l, s: s, port: port,
+		cands: make(chan net.Conn, maxDataChecks), acceptErr: make(chan error, 1)}
+}
+
+// Accept returns the data connection once a connection from the session's
+// address arrived (the library's deadline on the port bounds the wait).
 func (l *dataListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
+	l.start.Do(func() { go l.acceptLoop() })
+	select {
+	case c := <-l.cands:
+		return &dataConn{l: l, first: c, conn: c, closed: make(chan struct{})}, nil
+	case err := <-l.acceptErr:
 		return nil, err
 	}
-	dc := &dataConn{Conn: c}
-	dc.r = bufio.NewReaderSize(rawReader{dc}, dataReadAhead)
-	return dc, nil
+}
+
+func (l *dataListener) acceptLoop() {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			l.acceptErr <- err
+			return
+		}
+		owner := l.s.portOwner(l.port)
+		switch {
+		case l.bound.Load():
+			l.refuse(c, errors.New("the transfer already has its data connection"))
+		case owner == nil:
+			l.refuse(c, errors.New("no session owns this port"))
+		case !hostIP(c.RemoteAddr()).Equal(hostIP(owner.RemoteAddr())):
+			l.refuse(c, fmt.Errorf("from another address than its session's control connection (%s)", owner.RemoteAddr()))
+		default:
+			select {
+			case l.cands <- c:
+			default:
+				l.refuse(c, errors.New("too many connections waiting on this port"))
+			}
+		}
+	}
+}
+
+func (l *dataListener) refuse(c net.Conn, why error) {
+	l.s.metrics.DataConnsRefused.Add(1)
+	l.s.log.Warn("data connection refused", "port", l.port, "client", c.RemoteAddr().String(), "err", why)
+	c.Close()
+}
+
+// Close closes the port and the connections still waiting on it.
+func (l *dataListener) Close() error {
+	err := l.Listener.Close()
+	l.closeOnce.Do(func() {
+		go func() {
+			for {
+				select {
+				case c := <-l.cands:
+					c.Close()
+				case <-l.acceptErr: // the accept loop has ended: nothing more comes
+					for {
+						select {
+						case c := <-l.cands:
+							c.Close()
+						default:
+							return
+						}
+					}
+				}
+			}
+		}()
+	})
+	return err
+}
+
+// checked is a candidate connection and what its ClientHello proved.
+type checked struct {
+	conn  net.Conn
+	hello *clientHello
+	proof reuseProof
+	err   error
+}
+
+// check reads a candidate's ClientHello and tells whether it proves it is the
+// session's client.
+func (l *dataListener) check(c net.Conn, owner *controlConn) checked {
+	_ = c.SetReadDeadline(time.Now().Add(dataHelloTimeout))
+	ch, err := readClientHello(c)
+	_ = c.SetReadDeadline(time.Time{})
+	if err != nil {
+		return checked{conn: c, err: fmt.Errorf("reading its TLS ClientHello: %w", err)}
+	}
+	proof := proveReuse(l.s.tlsBase, ch, owner.id)
+	if proof == proofNone && l.s.opts.TLSSessionReuse == ReuseRequired {
+		return checked{conn: c, err: errNoReuse}
+	}
+	return checked{conn: c, hello: ch, proof: proof}
+}
+
+// bind chooses the data connection's client (see dataListener): the first
+// candidate whose ClientHello passes.
+func (c *dataConn) bind() error {
+	l := c.l
+	owner := l.s.portOwner(l.port)
+	if owner == nil {
+		c.first.Close()
+		return errors.New("the session that owns this port is gone")
+	}
+	results := make(chan checked)
+	pending := 0
+	start := func(conn net.Conn) {
+		pending++
+		go func() { results <- l.check(conn, owner) }()
+	}
+	start(c.first)
+	defer func() {
+		go func(n int) { // close the losers as their checks end
+			for ; n > 0; n-- {
+				(<-results).conn.Close()
+			}
+		}(pending)
+	}()
+	timeout := time.NewTimer(dataHelloTimeout)
+	defer timeout.Stop()
+	var refused error // why the last candidate was refused
+	for {
+		select {
+		case conn := <-l.cands:
+			if pending >= maxDataChecks {
+				l.refuse(conn, errors.New("too many connections being checked on this port"))
+				continue
+			}
+			start(conn)
+		case r := <-results:
+			pending--
+			if r.err != nil {
+				l.refuse(r.conn, r.err)
+				refused = r.err
+				continue
+			}
+			l.bound.Store(true)
+			c.mu.Lock()
+			c.conn, c.owner, c.proof, c.keyShares = r.conn, owner, r.proof, r.hello.keyShares
+			c.r = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(r.hello.raw), rawReader{c}), dataReadAhead)
+			if !c.readDeadline.IsZero() {
+				_ = r.conn.SetReadDeadline(c.readDeadline)
+			}
+			c.mu.Unlock()
+			return nil
+		case <-timeout.C:
+			if errors.Is(refused, errNoReuse) {
+				return errNoReuse
+			}
+			return errors.New("no data connection from the session's client sent a valid TLS ClientHello in time")
+		case <-c.closed:
+			return net.ErrClosed
+		}
+	}
 }
 
 // dataConnOf finds the dataConn under the connection a transfer was handed,
@@ -65,12 +245,50 @@ const dataWriteBatch = 256 << 10
 const tlsRecordAppData = 23
 
 type dataConn struct {
-	net.Conn
-	r      *bufio.Reader
-	rawEOF atomic.Bool
+	l     *dataListener // nil for a connection bound from the start (tests)
+	first net.Conn      // the connection Accept returned
+
+	bindOnce sync.Once
+	bindErr  error
+
+	mu           sync.Mutex
+	conn         net.Conn // the client's connection, once bound (first until then)
+	r            *bufio.Reader
+	readDeadline time.Time // set before binding, applied to the chosen connection
+	closeOnce    sync.Once
+	closed       chan struct{}
+	rawEOF       atomic.Bool
+
+	owner     *controlConn // the session's control connection
+	proof     reuseProof   // what the ClientHello proved
+	keyShares []tls.CurveID
 
 	wmu  sync.Mutex
 	wbuf []byte
+}
+
+// boundDataConn is a dataConn on a connection known to be the client's.
+func boundDataConn(c net.Conn) *dataConn {
+	dc := &dataConn{conn: c, first: c, closed: make(chan struct{})}
+	dc.r = bufio.NewReaderSize(rawReader{dc}, dataReadAhead)
+	dc.bindOnce.Do(func() {})
+	return dc
+}
+
+func (c *dataConn) raw() net.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn
+}
+
+func (c *dataConn) LocalAddr() net.Addr  { return c.raw().LocalAddr() }
+func (c *dataConn) RemoteAddr() net.Addr { return c.raw().RemoteAddr() }
+
+func (c *dataConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.readDeadline = t
+	c.mu.Unlock()
+	return c.raw().SetReadDeadline(t)
 }
 
 // Write sends handshake records and alerts at once (the peer waits for
@@ -83,7 +301,7 @@ func (c *dataConn) Write(p []byte) (int, error) {
 		if err := c.flushLocked(); err != nil {
 			return 0, err
 		}
-		return c.Conn.Write(p)
+		return c.raw().Write(p)
 	}
 	if len(c.wbuf)+len(p) > dataWriteBatch {
 		if err := c.flushLocked(); err != nil {
@@ -91,7 +309,7 @@ func (c *dataConn) Write(p []byte) (int, error) {
 		}
 	}
 	if len(p) >= dataWriteBatch {
-		return c.Conn.Write(p)
+		return c.raw().Write(p)
 	}
 	if c.wbuf == nil {
 		c.wbuf = make([]byte, 0, dataWriteBatch)
@@ -105,12 +323,15 @@ func (c *dataConn) Write(p []byte) (int, error) {
 // sets the write deadline to now, after which nothing could be sent.
 func (c *dataConn) SetWriteDeadline(t time.Time) error {
 	_ = c.Flush()
-	return c.Conn.SetWriteDeadline(t)
+	return c.raw().SetWriteDeadline(t)
 }
 
 func (c *dataConn) SetDeadline(t time.Time) error {
 	_ = c.Flush()
-	return c.Conn.SetDeadline(t)
+	c.mu.Lock()
+	c.readDeadline = t
+	c.mu.Unlock()
+	return c.raw().SetDeadline(t)
 }
 
 // Flush sends the batched records.
@@ -124,18 +345,25 @@ func (c *dataConn) flushLocked() error {
 	if len(c.wbuf) == 0 {
 		return nil
 	}
-	_, err := c.Conn.Write(c.wbuf)
+	_, err := c.raw().Write(c.wbuf)
 	c.wbuf = c.wbuf[:0]
 	return err
 }
 
-func (c *dataConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+// Read chooses the client on the first call (see dataListener).
+func (c *dataConn) Read(p []byte) (int, error) {
+	c.bindOnce.Do(func() { c.bindErr = c.bind() })
+	if c.bindErr != nil {
+		return 0, c.bindErr
+	}
+	return c.r.Read(p)
+}
 
 // rawReader reads the TCP connection itself and notes its end.
 type rawReader struct{ c *dataConn }
 
 func (r rawReader) Read(p []byte) (int, error) {
-	n, err := r.c.Conn.Read(p)
+	n, err := r.c.raw().Read(p)
 	if errors.Is(err, io.EOF) {
 		r.c.rawEOF.Store(true)
 	}
@@ -148,5 +376,6 @@ func (c *dataConn) endedWithoutCloseNotify() bool { return c.rawEOF.Load() }
 
 func (c *dataConn) Close() error {
 	_ = c.Flush()
-	return c.Conn.Close()
+	c.closeOnce.Do(func() { close(c.closed) })
+	return c.raw().Close()
 }

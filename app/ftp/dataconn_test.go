@@ -25,7 +25,7 @@ func record(typ byte, n int) []byte { return append([]byte{typ}, bytes.Repeat([]
 
 func TestDataConnBatchesApplicationData(t *testing.T) {
 	rc := &recConn{}
-	d := &dataConn{Conn: rc}
+	d := boundDataConn(rc)
 	d.Write(record(22, 100)) // handshake: sent at once
 	if len(rc.writes) != 1 {
 		t.Fatal("handshake record was held back")

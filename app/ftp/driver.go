@@ -120,5 +120,5 @@ func (s *Server) GetTLSConfig() (*tls.Config, error) { return s.dataTLS(), nil }
 // WrapPassiveListener implements ftpserver.MainDriverExtensionPassiveWrapper:
 // each data connection is a dataConn under the library's TLS.
 func (s *Server) WrapPassiveListener(l net.Listener) (net.Listener, error) {
-	return &dataListener{Listener: l}, nil
+	return newDataListener(s, l), nil
 }

@@ -19,7 +19,7 @@ import (
 )
 
 // startStor begins an upload by hand and returns its TLS data connection.
-func (c *rawClient) startStor(name string, maxTLS uint16) *tls.Conn {
+func (c *rawClient) startStor(name string) *tls.Conn {
 	c.t.Helper()
 	port := c.epsvPort()
 	c.send("STOR " + name)
@@ -27,7 +27,7 @@ func (c *rawClient) startStor(name string, maxTLS uint16) *tls.Conn {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	dc := tls.Client(raw, clientTLS(maxTLS))
+	dc := tls.Client(raw, c.tls)
 	if code, msg := c.reply(); code != 150 {
 		c.t.Fatalf("STOR: %s", msg)
 	}
@@ -55,9 +55,9 @@ func TestCutUploadIsDiscarded(t *testing.T) {
 				old := []byte("the previous version")
 				must(t, g.dial(t).Stor("kept.bin", bytes.NewReader(old)))
 				for _, name := range []string{"kept.bin", "new.bin"} {
-					c := dialRaw(t, g.addr, true)
+					c := dialRawTLS(t, g.addr, true, v)
 					c.login()
-					dc := c.startStor(name, v)
+					dc := c.startStor(name)
 					if _, err := dc.Write(randomData(11 << 20)); err != nil {
 						t.Fatal(err)
 					}
@@ -83,10 +83,10 @@ func TestCutUploadIsDiscarded(t *testing.T) {
 func TestCompleteRawUploadIsStored(t *testing.T) {
 	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
 		g := startGateway(t, gatewayOptions{})
-		c := dialRaw(t, g.addr, true)
+		c := dialRawTLS(t, g.addr, true, v)
 		c.login()
 		data := randomData(11<<20 + 1)
-		dc := c.startStor("ok.bin", v)
+		dc := c.startStor("ok.bin")
 		dc.Write(data)
 		dc.Close() // close_notify, then FIN
 		if code, msg := c.reply(); code != 226 {
@@ -102,7 +102,7 @@ func TestAborDiscardsUpload(t *testing.T) {
 	g := startGateway(t, gatewayOptions{})
 	c := dialRaw(t, g.addr, true)
 	c.login()
-	dc := c.startStor("aborted.bin", 0)
+	dc := c.startStor("aborted.bin")
 	dc.Write(randomData(7 << 20))
 	c.send("ABOR")
 	codes := []int{}
@@ -123,7 +123,7 @@ func TestControlConnectionDroppedMidUpload(t *testing.T) {
 	g := startGateway(t, gatewayOptions{})
 	c := dialRaw(t, g.addr, true)
 	c.login()
-	dc := c.startStor("orphan.bin", 0)
+	dc := c.startStor("orphan.bin")
 	dc.Write(randomData(7 << 20))
 	c.conn.Close()
 	// The data connection is closed by the server; keep writing until it is.
@@ -173,7 +173,7 @@ func TestS3OutageMidUpload(t *testing.T) {
 	g := startGateway(t, gatewayOptions{minio: m})
 	c := dialRaw(t, g.addr, true)
 	c.login()
-	dc := c.startStor("outage.bin", 0)
+	dc := c.startStor("outage.bin")
 	if _, err := dc.Write(randomData(6 << 20)); err != nil {
 		t.Fatal(err)
 	}

@@ -58,6 +58,7 @@ type gatewayOptions struct {
 	users     []auth.User
 	dirSuffix string
 	partSize  int64
+	reuse     gw.SessionReuse
 }
 
 var certOnce sync.Once
@@ -143,7 +144,7 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 	}
 	first := freePortRange(t, o.dataPorts)
 	srv, err := gw.New(gw.Options{
-		FS: objfs.New(g.store, o.dirSuffix), Users: users, TLS: serverTLS(t), TLSMode: o.tlsMode,
+		FS: objfs.New(g.store, o.dirSuffix), Users: users, TLS: serverTLS(t), TLSMode: o.tlsMode, TLSSessionReuse: o.reuse,
 		DataPortsFirst: first, DataPortsCount: o.dataPorts, Passive: o.passive,
 		IdleTimeout: time.Minute, RequireCloseNotify: true, LoginFailureDelay: 10 * time.Millisecond,
 		Throttle: auth.NewThrottle(50, time.Minute, time.Minute),

@@ -24,7 +24,7 @@ import (
 // its implicit mode), wrapped in a controlConn.
 type Listener struct {
 	inner    net.Listener
-	tls      *tls.Config
+	tls      func(controlID) *tls.Config
 	mode     TLSMode
 	detect   time.Duration
 	deadline time.Duration
@@ -43,7 +43,7 @@ const (
 	preTLSMaxLine      = 512
 )
 
-func newListener(inner net.Listener, cfg *tls.Config, mode TLSMode, log *slog.Logger, onConn func(*controlConn)) *Listener {
+func newListener(inner net.Listener, cfg func(controlID) *tls.Config, mode TLSMode, log *slog.Logger, onConn func(*controlConn)) *Listener {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Listener{inner: inner, tls: cfg, mode: mode, detect: 300 * time.Millisecond, deadline: 30 * time.Second,
 		log: log, onConn: onConn, conns: make(chan net.Conn), ctx: ctx, cancel: cancel}
@@ -125,14 +125,15 @@ func (l *Listener) negotiate(raw net.Conn) {
 			return
 		}
 	}
-	tc := tls.Server(pc, l.tls)
+	id := newControlID()
+	tc := tls.Server(pc, l.tls(id))
 	if err := tc.HandshakeContext(l.ctx); err != nil {
 		log.Info("TLS handshake failed", "err", err, "implicit", implicit)
 		raw.Close()
 		return
 	}
 	_ = raw.SetDeadline(time.Time{})
-	cc := newControlConn(tc, !implicit)
+	cc := newControlConn(tc, id, !implicit)
 	l.onConn(cc)
 	select {
 	case l.conns <- cc:

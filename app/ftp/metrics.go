@@ -24,6 +24,9 @@ type Metrics struct {
 	BytesDownloaded atomic.Int64
 	// ErrorReplies counts replies with a 4xx or 5xx code.
 	ErrorReplies atomic.Int64
+	// DataConnsRefused counts connections to a passive port that were not
+	// its session's (another address, no TLS session reuse).
+	DataConnsRefused atomic.Int64
 }
 
 var _ promtext.Source = (*Metrics)(nil)
@@ -44,5 +47,6 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 		s(L{"direction": "download", "result": "ok"}, &m.DownloadsOK), s(L{"direction": "download", "result": "failed"}, &m.DownloadsFailed))
 	promtext.Labelled(w, "ftps3_transfer_bytes_total", "Bytes moved by direction.", "counter",
 		s(L{"direction": "upload"}, &m.BytesUploaded), s(L{"direction": "download"}, &m.BytesDownloaded))
+	promtext.Counter(w, "ftps3_data_connections_refused_total", "Connections to a passive port refused: not from its session (address, TLS session reuse).", m.DataConnsRefused.Load())
 	promtext.Counter(w, "ftps3_command_errors_total", "Commands answered with an error reply (4xx or 5xx).", m.ErrorReplies.Load())
 }

@@ -18,6 +18,9 @@ type Options struct {
 	Throttle *auth.Throttle
 	TLS      *tls.Config // certificate and minimum version
 	TLSMode  TLSMode
+	// TLSSessionReuse: must data connections resume the control
+	// connection's TLS session (sessionreuse.go)?
+	TLSSessionReuse SessionReuse
 
 	DataPortsFirst int
 	DataPortsCount int

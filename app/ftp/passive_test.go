@@ -2,7 +2,6 @@ package ftp_test
 
 import (
 	"crypto/tls"
-	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -60,26 +59,6 @@ func TestAllDataPortsBusy(t *testing.T) {
 			t.Fatalf("EPSV after the port was freed: %s", msg)
 		}
 	}
-}
-
-// A data connection from another address than the control connection's is
-// refused (no port stealing).
-func TestDataConnectionMustComeFromClientAddress(t *testing.T) {
-	g := startGateway(t, gatewayOptions{backend: "file"})
-	c := dialRaw(t, g.addr, true)
-	c.login()
-	port := c.epsvPort()
-	c.send("LIST")
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
-	conn, err := d.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		t.Skipf("cannot bind 127.0.0.2 here: %v", err)
-	}
-	defer conn.Close()
-	if code, msg := c.reply(); code != 425 {
-		t.Fatalf("LIST over a foreign data connection: %s", msg)
-	}
-	c.expect(200, "NOOP")
 }
 
 // Before TLS only the commands that lead to TLS are answered: no plaintext

@@ -17,21 +17,29 @@ type rawClient struct {
 	t    *testing.T
 	conn net.Conn
 	r    *bufio.Reader
+	tls  *tls.Config // with its session cache: data connections resume the control session
 }
 
 func dialRaw(t *testing.T, addr string, implicit bool) *rawClient {
 	t.Helper()
+	return dialRawTLS(t, addr, implicit, 0)
+}
+
+// dialRawTLS connects with TLS versions up to maxVersion (0: the newest).
+func dialRawTLS(t *testing.T, addr string, implicit bool, maxVersion uint16) *rawClient {
+	t.Helper()
 	var conn net.Conn
 	var err error
+	cfg := clientTLS(maxVersion)
 	if implicit {
-		conn, err = tls.Dial("tcp", addr, clientTLS(0))
+		conn, err = tls.Dial("tcp", addr, cfg)
 	} else {
 		conn, err = net.Dial("tcp", addr)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &rawClient{t: t, conn: conn, r: bufio.NewReader(conn)}
+	c := &rawClient{t: t, conn: conn, r: bufio.NewReader(conn), tls: cfg}
 	t.Cleanup(func() { c.conn.Close() })
 	if code, msg := c.reply(); code != 220 {
 		t.Fatalf("banner: %d %s", code, msg)
@@ -42,7 +50,7 @@ func dialRaw(t *testing.T, addr string, implicit bool) *rawClient {
 // startTLS performs AUTH TLS on a plaintext connection.
 func (c *rawClient) startTLS() {
 	c.expect(234, "AUTH TLS")
-	tc := tls.Client(c.conn, clientTLS(0))
+	tc := tls.Client(c.conn, c.tls)
 	if err := tc.Handshake(); err != nil {
 		c.t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package ftp
 
 import (
 	"bytes"
+	"strconv"
 	"sync/atomic"
 )
 
@@ -49,4 +50,39 @@ func isErrorReply(p []byte) bool {
 // reply, or a multi-line reply's last line, with a 2xx to 5xx code.
 func isFinalReply(p []byte) bool {
 	return len(p) >= 4 && p[0] >= '2' && p[0] <= '5' && p[3] == ' '
+}
+
+// passivePortOf reads the port of a "227 ... (h1,h2,h3,h4,p1,p2)" or "229 ...
+// (|||port|)" reply: the library has no hook that tells which session a
+// passive listener belongs to, so the reply that announces the port is where
+// the port gets its owner. Should the library's wording change, no port has
+// an owner and every data connection is refused: it fails closed, and the
+// client tests fail.
+func passivePortOf(reply []byte) int {
+	if !bytes.HasPrefix(reply, []byte("227 ")) && !bytes.HasPrefix(reply, []byte("229 ")) {
+		return 0
+	}
+	open, end := bytes.IndexByte(reply, '('), bytes.LastIndexByte(reply, ')')
+	if open < 0 || end < open {
+		return 0
+	}
+	inner := reply[open+1 : end]
+	if reply[2] == '9' {
+		parts := bytes.Split(inner, []byte("|"))
+		if len(parts) != 5 {
+			return 0
+		}
+		port, _ := strconv.Atoi(string(parts[3]))
+		return port
+	}
+	parts := bytes.Split(inner, []byte(","))
+	if len(parts) != 6 {
+		return 0
+	}
+	hi, err1 := strconv.Atoi(string(parts[4]))
+	lo, err2 := strconv.Atoi(string(parts[5]))
+	if err1 != nil || err2 != nil || hi > 255 || lo > 255 {
+		return 0
+	}
+	return hi<<8 | lo
 }

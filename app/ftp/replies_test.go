@@ -15,7 +15,7 @@ func TestFailedTransferIs451(t *testing.T) {
 	g := startGateway(t, gatewayOptions{backend: "file"})
 	c := dialRaw(t, g.addr, true)
 	c.login()
-	dc := c.startStor("cut.bin", 0)
+	dc := c.startStor("cut.bin")
 	dc.Write(randomData(1 << 20))
 	dc.NetConn().Close() // TCP FIN without close_notify: a cut upload
 	code, msg := c.reply()

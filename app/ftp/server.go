@@ -9,6 +9,7 @@ package ftp
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -26,6 +27,7 @@ import (
 // Server is the FTPS gateway. It is ftpserverlib's MainDriver (driver.go).
 type Server struct {
 	opts     Options
+	tlsBase  *tls.Config // opts.TLS with this server's session ticket keys
 	lib      *ftpserver.FtpServer
 	listener *Listener
 	passive  *passiveAddrs
@@ -38,7 +40,11 @@ type Server struct {
 	sessMu   sync.Mutex
 	sessions map[uint32]*controlConn // control connections of the sessions
 
+	portMu sync.Mutex
+	ports  map[int]*controlConn // passive port → the control connection it was announced to
+
 	draining  atomic.Bool
+	stopOnce  sync.Once // the library's Stop races with its Serve if called twice
 	transfers sync.WaitGroup
 }
 
@@ -59,16 +65,24 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	// One ticket key for the control and data connections (each
+	// connection's config is a clone), so a data connection's ticket can be
+	// read; it lives as long as the process.
+	base := opts.TLS.Clone()
+	var key [32]byte
+	rand.Read(key[:])
+	base.SetSessionTicketKeys([][32]byte{key})
 	return &Server{
-		opts: opts, passive: newPassiveAddrs(opts.Passive),
+		opts: opts, tlsBase: base, passive: newPassiveAddrs(opts.Passive),
 		log: opts.Logger, metrics: opts.Metrics,
 		controls: map[string]*controlConn{}, sessions: map[uint32]*controlConn{},
+		ports: map[int]*controlConn{},
 	}, nil
 }
 
 // Serve accepts clients on l (the command port) until Shutdown.
 func (s *Server) Serve(l net.Listener) error {
-	s.listener = newListener(l, s.controlTLS(), s.opts.TLSMode, s.log, s.registerControl)
+	s.listener = newListener(l, s.controlTLS, s.opts.TLSMode, s.log, s.registerControl)
 	s.lib = ftpserver.NewFtpServer(s)
 	s.lib.Logger = s.log.With("component", "ftpserverlib")
 	if err := s.lib.Listen(); err != nil {
@@ -77,22 +91,99 @@ func (s *Server) Serve(l net.Listener) error {
 	return s.lib.Serve()
 }
 
-// controlTLS is the command port's TLS: session tickets let data
-// connections and reconnections resume quickly.
-func (s *Server) controlTLS() *tls.Config {
-	c := s.opts.TLS.Clone()
+// controlTLS is the command port's TLS for one control connection: its
+// session tickets carry the connection's id, which its data connections
+// must show (sessionreuse.go).
+func (s *Server) controlTLS(id controlID) *tls.Config {
+	c := s.tlsBase.Clone()
 	c.NextProtos = []string{"ftp"}
+	c.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+		markTicket(ss, id)
+		return c.EncryptTicket(cs, ss)
+	}
 	return c
 }
 
-// dataTLS is the data connections' TLS. It sends no session tickets: over
-// TLS 1.3 tickets arrive after the handshake, an uploading client never reads
-// them, and closing a socket with unread data makes the kernel send a reset
-// that can destroy the upload's last bytes before the server reads them.
+// dataTLS is the data connections' TLS: each connection gets the config its
+// ClientHello proved it may use (sessionreuse.go).
 func (s *Server) dataTLS() *tls.Config {
-	c := s.opts.TLS.Clone()
-	c.SessionTicketsDisabled = true
+	c := s.tlsBase.Clone()
 	c.NextProtos = []string{"ftp-data"}
+	c.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		dc := dataConnOf(hello.Conn)
+		if dc == nil {
+			return nil, errors.New("not a data connection")
+		}
+		return s.dataTLSFor(dc)
+	}
+	return c
+}
+
+// dataTLSFor is the TLS of one data connection.
+//   - TLS 1.3 with a verified binder: a full handshake without session
+//     tickets (an uploading client never reads them, and unread data makes
+//     its close a reset that can cut the upload's tail), limited to the
+//     checked ClientHello's key shares, so that no HelloRetryRequest lets
+//     another client continue a replayed ClientHello.
+//   - TLS 1.2 with the owner's ticket: the handshake must resume it (the
+//     ticket is sent inside the handshake, where every client reads it).
+//   - No proof (FTP_TLS_SESSION_REUSE=optional): a full handshake without
+//     tickets.
+func (s *Server) dataTLSFor(dc *dataConn) (*tls.Config, error) {
+	c := s.tlsBase.Clone()
+	c.NextProtos = []string{"ftp-data"}
+	switch dc.proof {
+	case proofTLS13:
+		c.SessionTicketsDisabled = true
+		c.MinVersion = tls.VersionTLS13
+		if len(dc.keyShares) > 0 {
+			c.CurvePreferences = dc.keyShares
+		}
+	case proofTLS12:
+		c.MaxVersion = tls.VersionTLS12
+		owner := dc.owner.id
+		c.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+			ss, err := c.DecryptTicket(identity, cs)
+			if id, ok := ticketOwner(ss); err != nil || !ok || id != owner {
+				return nil, nil // not the owner's: no resumption
+			}
+			return ss, nil
+		}
+		c.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+			markTicket(ss, owner) // the ticket a resumed TLS 1.2 handshake issues anew
+			return c.EncryptTicket(cs, ss)
+		}
+		c.VerifyConnection = func(cs tls.ConnectionState) error {
+			if !cs.DidResume {
+				return errNoReuse
+			}
+			return nil
+		}
+	default:
+		if s.opts.TLSSessionReuse == ReuseRequired {
+			return nil, errNoReuse
+		}
+		c.SessionTicketsDisabled = true
+	}
+	return c, nil
+}
+
+// setPortOwner records the control connection a passive port was announced
+// to (replies.go reads the port from the PASV/EPSV reply).
+func (s *Server) setPortOwner(port int, c *controlConn) {
+	s.portMu.Lock()
+	s.ports[port] = c
+	s.portMu.Unlock()
+}
+
+// portOwner is the live control connection a passive port belongs to, or nil.
+func (s *Server) portOwner(port int) *controlConn {
+	s.portMu.Lock()
+	c := s.ports[port]
+	s.portMu.Unlock()
+	if c == nil || c.closed.Load() {
+		return nil
+	}
 	return c
 }
 
@@ -100,6 +191,7 @@ func (s *Server) dataTLS() *tls.Config {
 // session the library starts on it can find it (by client address).
 func (s *Server) registerControl(c *controlConn) {
 	c.metrics = s.metrics
+	c.onPassivePort = func(port int) { s.setPortOwner(port, c) }
 	s.ctrlMu.Lock()
 	s.controls[c.RemoteAddr().String()] = c
 	s.ctrlMu.Unlock()
@@ -118,9 +210,11 @@ func (s *Server) takeControl(addr net.Addr) *controlConn {
 // finish are aborted, so nothing partial is left.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
-	if s.lib != nil {
-		_ = s.lib.Stop()
-	}
+	s.stopOnce.Do(func() {
+		if s.lib != nil {
+			_ = s.lib.Stop()
+		}
+	})
 	if s.listener != nil {
 		_ = s.listener.Close()
 	}

@@ -21,7 +21,19 @@ ctx.minimum_version = version
 ctx.maximum_version = version
 
 
-class ImplicitFTP_TLS(ftplib.FTP_TLS):
+class ReusingFTP_TLS(ftplib.FTP_TLS):
+    """ftplib opens data connections with a fresh TLS session; servers that
+    require TLS session reuse (vsftpd's require_ssl_reuse, ftps3) need the
+    control connection's session, the usual subclass."""
+
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:
+            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session)
+        return conn, size
+
+
+class ImplicitFTP_TLS(ReusingFTP_TLS):
     """ftplib speaks explicit TLS only: wrap the socket right after connect."""
 
     def connect(self, host="", port=0, timeout=-999, source_address=None):
@@ -39,7 +51,7 @@ class ImplicitFTP_TLS(ftplib.FTP_TLS):
         return self.welcome
 
 
-cls = ImplicitFTP_TLS if mode == "implicit" else ftplib.FTP_TLS
+cls = ImplicitFTP_TLS if mode == "implicit" else ReusingFTP_TLS
 ftp = cls(context=ctx, timeout=30)
 ftp.encoding = "utf-8"
 ftp.connect(host, port)
