@@ -22,17 +22,22 @@ func main() {
 		props.Outdir = jsii.String("cdk.out")
 	}
 	app := awscdk.NewApp(props)
-	s, err := settings.Parse(func(key string) any { return app.Node().TryGetContext(&key) })
-	if err != nil {
+	fail := func(err error) {
 		fmt.Fprintf(os.Stderr, "ftps3: invalid CDK context:\n%v\n", err)
 		jsii.Close()
 		os.Exit(1)
+	}
+	s, err := settings.Parse(func(key string) any { return app.Node().TryGetContext(&key) })
+	if err != nil {
+		fail(err)
 	}
 	var env *awscdk.Environment
 	if account, region := os.Getenv("CDK_DEFAULT_ACCOUNT"), os.Getenv("CDK_DEFAULT_REGION"); account != "" && region != "" {
 		env = &awscdk.Environment{Account: &account, Region: &region}
 	}
-	stack.New(app, stack.Props{Settings: s, RepoRoot: ".", Env: env})
+	if _, err := stack.New(app, stack.Props{Settings: s, RepoRoot: ".", Env: env}); err != nil {
+		fail(err)
+	}
 	stack.Nag(app)
 	app.Synth(nil)
 }

@@ -1,7 +1,10 @@
 #!/bin/sh
 # Installs what the tests and benchmarks need, once, and caches it:
 #   - MinIO (pinned, built with `go install` into $FTPS3_CACHE/bin),
-#   - curl and lftp (Debian packages) if missing.
+#   - curl and lftp (Debian packages) if missing,
+#   - cfn-lint (a pip package) if missing: into a virtual environment in
+#     $FTPS3_CACHE/venv, else `pip install --user`; linked as
+#     $FTPS3_CACHE/bin/cfn-lint either way.
 # Prints the MinIO binary path on its last line.
 set -eu
 
@@ -28,5 +31,23 @@ if [ -n "$missing" ]; then
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >&2
 fi
 command -v python3 >/dev/null 2>&1 || echo "deps: python3 not found; the ftplib tests will fail" >&2
+
+# cfn-lint validates the synthesized CloudFormation templates (infra tests).
+CFN_LINT_VERSION=1.51.0
+if [ ! -x "$BIN/cfn-lint" ]; then
+	if found=$(command -v cfn-lint 2>/dev/null); then
+		ln -sf "$found" "$BIN/cfn-lint"
+	else
+		echo "deps: installing cfn-lint $CFN_LINT_VERSION" >&2
+		if python3 -m venv "$CACHE/venv" >&2 && "$CACHE/venv/bin/pip" install -q "cfn-lint==$CFN_LINT_VERSION" >&2; then
+			ln -sf "$CACHE/venv/bin/cfn-lint" "$BIN/cfn-lint"
+		elif python3 -m pip install -q --user "cfn-lint==$CFN_LINT_VERSION" >&2; then
+			ln -sf "$(python3 -m site --user-base)/bin/cfn-lint" "$BIN/cfn-lint"
+		else
+			echo "deps: could not install cfn-lint (pip install cfn-lint==$CFN_LINT_VERSION)" >&2
+			exit 1
+		fi
+	fi
+fi
 
 echo "$BIN/minio"

@@ -3,12 +3,16 @@
 # the CDK assets, then `go vet` and `go test` (with the race detector outside
 # infra/). Tests that need S3 start their own MinIO on 127.0.0.1 with a
 # temporary data directory and stop it; real-client tests drive curl, lftp
-# and Python's ftplib against the gateway; the image test uses Docker.
+# and Python's ftplib against the gateway; the image tests use Docker; the
+# infra tests synthesize the app, build its image assets as `cdk deploy`
+# does, and run cfn-lint ($FTPS3_CFN_LINT) on every synthesized template.
 set -eu
 cd "$(dirname "$0")/.."
 
 FTPS3_MINIO_BIN=$(scripts/deps.sh | tail -n 1)
 export FTPS3_MINIO_BIN
+FTPS3_CFN_LINT=$(dirname "$FTPS3_MINIO_BIN")/cfn-lint # installed by deps.sh
+export FTPS3_CFN_LINT
 export FTPS3_REQUIRE_SERVICES=1 # a missing tool fails the run instead of skipping
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
 

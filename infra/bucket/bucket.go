@@ -25,11 +25,13 @@ type Props struct {
 
 // Bucket is the files' home.
 type Bucket interface {
+	constructs.Construct
 	Bucket() awss3.IBucket
 	Key() awskms.IKey // nil with SSE-S3
 }
 
 type bucket struct {
+	constructs.Construct
 	b   awss3.IBucket
 	key awskms.IKey
 }
@@ -39,8 +41,9 @@ func (b *bucket) Key() awskms.IKey      { return b.key }
 
 // New creates (or looks up) the bucket.
 func New(scope constructs.Construct, id string, p Props) Bucket {
-	c := constructs.NewConstruct(scope, &id)
 	out := &bucket{}
+	constructs.NewConstruct_Override(out, scope, &id)
+	c := out
 	if p.KmsKeyArn != "" {
 		out.key = awskms.Key_FromKeyArn(c, jsii.String("Key"), &p.KmsKeyArn)
 	}

@@ -7,6 +7,7 @@ package dnssync
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
@@ -36,18 +37,29 @@ type Props struct {
 	Schedule      awscdk.Duration
 }
 
+// Timeout is the function's timeout: after a task starts, a run keeps
+// reconciling until the task's health check has an answer (see
+// lambdas/dnssync), within this bound.
+const Timeout = 3 * time.Minute
+
 // DNSSync is the deployed function.
 type DNSSync interface {
+	constructs.Construct
 	Function() awslambda.IFunction
 }
 
-type dnsSync struct{ fn awslambda.Function }
+type dnsSync struct {
+	constructs.Construct
+	fn awslambda.Function
+}
 
 func (d *dnsSync) Function() awslambda.IFunction { return d.fn }
 
 // New creates the function, its triggers, permissions and alarms.
 func New(scope constructs.Construct, id string, p Props) DNSSync {
-	c := constructs.NewConstruct(scope, &id)
+	d := &dnsSync{}
+	constructs.NewConstruct_Override(d, scope, &id)
+	c := d
 	stack := awscdk.Stack_Of(c)
 	if p.TTL == 0 {
 		p.TTL = 60
@@ -67,10 +79,11 @@ func New(scope constructs.Construct, id string, p Props) DNSSync {
 		Architecture: awslambda.Architecture_ARM_64(),
 		Handler:      jsii.String("bootstrap"),
 		Code:         awslambda.Code_FromAsset(&p.CodeDirectory, nil),
-		MemorySize:   jsii.Number(128), Timeout: awscdk.Duration_Seconds(jsii.Number(60)),
-		// One run at a time: two concurrent runs would race on the record.
-		ReservedConcurrentExecutions: jsii.Number(1),
-		DeadLetterQueue:              dlq, RetryAttempts: jsii.Number(2),
+		MemorySize:   jsii.Number(128), Timeout: awscdk.Duration_Seconds(jsii.Number(Timeout.Seconds())),
+		// No reserved concurrency: it fails on accounts whose concurrency
+		// limit is 10, and it is not needed: every run rebuilds the record
+		// from the current state, and a repeated UPSERT is harmless.
+		DeadLetterQueue: dlq, RetryAttempts: jsii.Number(2),
 		LogGroup: logs,
 		Environment: &map[string]*string{
 			"CLUSTER": p.Cluster.ClusterName(), "SERVICE": p.Service.ServiceName(),
@@ -159,5 +172,6 @@ func New(scope constructs.Construct, id string, p Props) DNSSync {
 		Threshold:          jsii.Number(1), EvaluationPeriods: jsii.Number(2),
 		TreatMissingData: awscloudwatch.TreatMissingData_BREACHING,
 	})
-	return &dnsSync{fn: fn}
+	d.fn = fn
+	return d
 }

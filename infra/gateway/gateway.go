@@ -7,14 +7,24 @@
 // than one target it could land on another one. The service is therefore a
 // single task on a single host, replaced (stop, then start) on deployment
 // or failure; clients reconnect, and nothing half-uploaded is left behind.
+//
+// Hosts: ECS-optimized Amazon Linux 2023, its AMI resolved when an instance
+// launches, replaced after at most MaxHostLifetime (a new host is launched
+// before the old one is terminated, and ECS managed instance draining moves
+// the task first), so hosts pick up patched AMIs without a deployment.
+// Containers cannot reach instance metadata (and so not the instance role's
+// credentials); the task learns its host's address from the ECS container
+// metadata file instead.
 package gateway
 
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsautoscaling"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecrassets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
@@ -23,7 +33,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsservicediscovery"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 )
@@ -58,22 +67,32 @@ type Props struct {
 	ImageDirectory string
 }
 
+// MaxHostLifetime bounds how long a host runs before it is replaced by one
+// on the current ECS-optimized AMI.
+const MaxHostLifetime = 14 * 24 * time.Hour
+
 // Gateway is what other parts of the stack need.
 type Gateway interface {
+	constructs.Construct
 	Cluster() awsecs.ICluster
 	Service() awsecs.Ec2Service
 	AutoScalingGroup() awsautoscaling.AutoScalingGroup
 	InstanceSecurityGroup() awsec2.ISecurityGroup
 	UsersSecret() awssecretsmanager.ISecret
 	Namespace() awsservicediscovery.INamespace
+	// Container is the gateway container, for the task definition's
+	// environment (the contract with app/config).
+	Container() awsecs.ContainerDefinition
 }
 
 type gateway struct {
-	cluster awsecs.Cluster
-	service awsecs.Ec2Service
-	asg     awsautoscaling.AutoScalingGroup
-	sg      awsec2.SecurityGroup
-	users   awssecretsmanager.ISecret
+	constructs.Construct
+	cluster   awsecs.Cluster
+	service   awsecs.Ec2Service
+	asg       awsautoscaling.AutoScalingGroup
+	sg        awsec2.SecurityGroup
+	users     awssecretsmanager.ISecret
+	container awsecs.ContainerDefinition
 }
 
 func (g *gateway) Cluster() awsecs.ICluster                          { return g.cluster }
@@ -81,6 +100,7 @@ func (g *gateway) Service() awsecs.Ec2Service                        { return g.
 func (g *gateway) AutoScalingGroup() awsautoscaling.AutoScalingGroup { return g.asg }
 func (g *gateway) InstanceSecurityGroup() awsec2.ISecurityGroup      { return g.sg }
 func (g *gateway) UsersSecret() awssecretsmanager.ISecret            { return g.users }
+func (g *gateway) Container() awsecs.ContainerDefinition             { return g.container }
 func (g *gateway) Namespace() awsservicediscovery.INamespace {
 	return g.cluster.DefaultCloudMapNamespace()
 }
@@ -89,8 +109,9 @@ func num(n int) *float64 { return jsii.Number(float64(n)) }
 
 // New builds the cluster, its host and the service.
 func New(scope constructs.Construct, id string, p Props) Gateway {
-	c := constructs.NewConstruct(scope, &id)
 	g := &gateway{}
+	constructs.NewConstruct_Override(g, scope, &id)
+	c := g
 	lastData := p.DataPortsFirst + p.DataPortsCount - 1
 
 	// Who may reach the host.
@@ -115,22 +136,20 @@ func New(scope constructs.Construct, id string, p Props) Gateway {
 	g.cluster.AddDefaultCloudMapNamespace(&awsecs.CloudMapNamespaceOptions{
 		Name: jsii.String("ftps3.internal"), Type: awsservicediscovery.NamespaceType_DNS_PRIVATE, Vpc: p.Vpc,
 	})
-	hw := awsecs.AmiHardwareType_STANDARD
-	if p.Arm64 {
-		hw = awsecs.AmiHardwareType_ARM
-	}
 	role := awsiam.NewRole(c, jsii.String("InstanceRole"), &awsiam.RoleProps{
 		AssumedBy: awsiam.NewServicePrincipal(jsii.String("ec2.amazonaws.com"), nil),
 	})
 	lt := awsec2.NewLaunchTemplate(c, jsii.String("Host"), &awsec2.LaunchTemplateProps{
 		InstanceType: awsec2.NewInstanceType(&p.InstanceType),
-		MachineImage: awsecs.EcsOptimizedImage_AmazonLinux2023(hw, nil),
-		UserData:     awsec2.UserData_ForLinux(nil),
+		// Resolved at each launch: a replacement host runs the current AMI.
+		MachineImage: awsec2.MachineImage_ResolveSsmParameterAtLaunch(jsii.String(AmiParameter(p.Arm64)), nil),
+		UserData:     hostUserData(),
 		Role:         role, SecurityGroup: g.sg,
-		// IMDSv2 only; hop limit 2 so a bridge-mode container can read the
-		// host's private address (the PASV address for campus clients).
+		// IMDSv2 only, and a hop limit of 1: a bridge-mode container is one
+		// hop further and gets no metadata token (the iptables rule in the
+		// user data blocks it too).
 		RequireImdsv2: jsii.Bool(true), HttpTokens: awsec2.LaunchTemplateHttpTokens_REQUIRED,
-		HttpPutResponseHopLimit: jsii.Number(2), DetailedMonitoring: jsii.Bool(true),
+		HttpPutResponseHopLimit: jsii.Number(1), DetailedMonitoring: jsii.Bool(true),
 		BlockDevices: &[]*awsec2.BlockDevice{{
 			DeviceName: jsii.String("/dev/xvda"),
 			Volume: awsec2.BlockDeviceVolume_Ebs(jsii.Number(30), &awsec2.EbsDeviceOptions{
@@ -138,17 +157,27 @@ func New(scope constructs.Construct, id string, p Props) Gateway {
 			}),
 		}},
 	})
+	awscdk.Validations_Of(lt).Acknowledge(&awscdk.Acknowledgment{Id: jsii.String("CloudFormation-Validate::E1152"),
+		Reason: jsii.String("ImageId resolve:ssm:... is resolved by EC2 at each launch (a documented launch template feature), not an AMI id")})
 	g.asg = awsautoscaling.NewAutoScalingGroup(c, jsii.String("Hosts"), &awsautoscaling.AutoScalingGroupProps{
 		Vpc: p.Vpc, LaunchTemplate: lt,
-		VpcSubnets:  &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS},
-		MinCapacity: jsii.Number(1), MaxCapacity: jsii.Number(1),
+		VpcSubnets: &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS},
+		// One host; room for a second while a host is replaced (launch
+		// before terminate).
+		MinCapacity: jsii.Number(1), MaxCapacity: jsii.Number(2),
+		MaxInstanceLifetime:  awscdk.Duration_Days(jsii.Number(MaxHostLifetime.Hours() / 24)),
+		MinHealthyPercentage: jsii.Number(100), MaxHealthyPercentage: jsii.Number(200),
 		HealthChecks: awsautoscaling.HealthChecks_Ec2(&awsautoscaling.Ec2HealthChecksOptions{GracePeriod: awscdk.Duration_Minutes(jsii.Number(5))}),
 	})
+	// ECS managed instance draining is the only termination hook: before a
+	// host is terminated (replacement, scale-in, lifetime), ECS stops its
+	// task and starts it elsewhere. Setting it explicitly also keeps CDK from
+	// adding its own drain Lambda and lifecycle hook.
 	cp := awsecs.NewAsgCapacityProvider(c, jsii.String("Capacity"), &awsecs.AsgCapacityProviderProps{
 		AutoScalingGroup: g.asg, EnableManagedTerminationProtection: jsii.Bool(false),
+		EnableManagedDraining: jsii.Bool(true),
 	})
 	g.cluster.AddAsgCapacityProvider(cp, nil)
-	requireTLSOnTopics(g.asg)
 
 	// The task.
 	logs := awslogs.NewLogGroup(c, jsii.String("Logs"), &awslogs.LogGroupProps{
@@ -216,15 +245,16 @@ func New(scope constructs.Construct, id string, p Props) Gateway {
 	for _, port := range append([]int{p.CommandPort, p.HealthcheckPort}, seq(p.DataPortsFirst, lastData)...) {
 		ports = append(ports, &awsecs.PortMapping{ContainerPort: num(port), HostPort: num(port), Protocol: awsecs.Protocol_TCP})
 	}
-	platform := "linux/amd64"
-	arch := "amd64"
+	platform, other := "linux/amd64", "arm64"
 	if p.Arm64 {
-		platform, arch = "linux/arm64", "arm64"
+		platform, other = "linux/arm64", "amd64"
 	}
-	container := task.AddContainer(jsii.String(ContainerName), &awsecs.ContainerDefinitionOptions{
+	g.container = task.AddContainer(jsii.String(ContainerName), &awsecs.ContainerDefinitionOptions{
 		Image: awsecs.ContainerImage_FromAsset(&p.ImageDirectory, &awsecs.AssetImageProps{
-			File: jsii.String("docker/Dockerfile"), BuildArgs: &map[string]*string{"TARGETARCH": &arch},
-			Platform: awsecrassets.Platform_Custom(&platform),
+			File: jsii.String("docker/Dockerfile"), Platform: awsecrassets.Platform_Custom(&platform),
+			// The context holds this architecture's binary only (the
+			// Dockerfile copies dist/linux-*/ftps3).
+			Exclude: jsii.Strings("dist/linux-" + other),
 		}),
 		MemoryReservationMiB: jsii.Number(768), MemoryLimitMiB: jsii.Number(1536),
 		PortMappings: &ports,
@@ -238,10 +268,10 @@ func New(scope constructs.Construct, id string, p Props) Gateway {
 	})
 	// Sorted, so that every synth renders the same task definition.
 	for _, name := range sortedKeys(env) {
-		container.AddEnvironment(jsii.String(name), env[name])
+		g.container.AddEnvironment(jsii.String(name), env[name])
 	}
 	for _, name := range sortedKeys(secrets) {
-		container.AddSecret(jsii.String(name), secrets[name])
+		g.container.AddSecret(jsii.String(name), secrets[name])
 	}
 
 	g.service = awsecs.NewEc2Service(c, jsii.String("Service"), &awsecs.Ec2ServiceProps{
@@ -256,10 +286,109 @@ func New(scope constructs.Construct, id string, p Props) Gateway {
 		CircuitBreaker: &awsecs.DeploymentCircuitBreaker{Rollback: jsii.Bool(true)},
 		CloudMapOptions: &awsecs.CloudMapOptions{
 			Name: jsii.String(ContainerName), DnsRecordType: awsservicediscovery.DnsRecordType_SRV,
-			Container: container, ContainerPort: num(p.CommandPort), DnsTtl: awscdk.Duration_Seconds(jsii.Number(30)),
+			Container: g.container, ContainerPort: num(p.CommandPort), DnsTtl: awscdk.Duration_Seconds(jsii.Number(30)),
 		},
 	})
+	// The first deployment must not create the service before the cluster
+	// knows its capacity provider ("capacity provider ... not associated
+	// with the cluster"). CDK creates that association at synth time, in an
+	// aspect of the cluster; this one runs after it.
+	awscdk.Aspects_Of(g.cluster).Add(&dependOnAssociation{cluster: g.cluster, service: g.service},
+		&awscdk.AspectOptions{Priority: awscdk.AspectPriority_READONLY()})
+
+	// The task is gone but the host lives (a crash loop, a task that cannot
+	// be placed): fewer running tasks than desired for 3 minutes, from
+	// Container Insights (a normal replacement takes about one).
+	insight := func(name string) awscloudwatch.IMetric {
+		return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace: jsii.String("ECS/ContainerInsights"), MetricName: jsii.String(name),
+			DimensionsMap: &map[string]*string{"ClusterName": g.cluster.ClusterName(), "ServiceName": g.service.ServiceName()},
+			Statistic:     jsii.String("Average"), Period: awscdk.Duration_Minutes(jsii.Number(1)),
+		})
+	}
+	awscloudwatch.NewAlarm(c, jsii.String("TasksBelowDesired"), &awscloudwatch.AlarmProps{
+		AlarmDescription: jsii.String("ftps3: fewer gateway tasks running than desired"),
+		Metric: awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+			Expression:   jsii.String("desired - running"),
+			UsingMetrics: &map[string]awscloudwatch.IMetric{"desired": insight("DesiredTaskCount"), "running": insight("RunningTaskCount")},
+			Label:        jsii.String("missing tasks"), Period: awscdk.Duration_Minutes(jsii.Number(1)),
+		}),
+		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+		Threshold:          jsii.Number(1), EvaluationPeriods: jsii.Number(3),
+		TreatMissingData: awscloudwatch.TreatMissingData_BREACHING,
+	})
 	return g
+}
+
+// dependOnAssociation makes the service depend on the cluster's
+// capacity-provider association once CDK has created it.
+type dependOnAssociation struct {
+	cluster awsecs.Cluster
+	service awsecs.Ec2Service
+	done    bool
+}
+
+func (a *dependOnAssociation) Visit(node constructs.IConstruct) {
+	if a.done || *node.Node().Path() != *a.cluster.Node().Path() {
+		return
+	}
+	for _, child := range *a.cluster.Node().Children() {
+		if r, ok := child.(awscdk.CfnResource); ok && *r.CfnResourceType() == "AWS::ECS::ClusterCapacityProviderAssociations" {
+			a.service.Node().AddDependency(r)
+			a.done = true
+			return
+		}
+	}
+	panic("gateway: the cluster has no capacity provider association to depend on")
+}
+
+// AmiParameter is the SSM parameter that names the current ECS-optimized
+// Amazon Linux 2023 AMI.
+func AmiParameter(arm64 bool) string {
+	if arm64 {
+		return "/aws/service/ecs/optimized-ami/amazon-linux-2023/arm64/recommended/image_id"
+	}
+	return "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"
+}
+
+// blockIMDSUnit applies, at every boot once Docker runs and before the ECS
+// agent starts, the rule AWS documents for bridge-mode tasks: packets from
+// containers (docker+ interfaces) to instance metadata are dropped, so the
+// internet-facing gateway cannot read the instance role's credentials.
+// DOCKER-USER is the chain Docker evaluates before its own rules and keeps
+// across its restarts. Tasks keep their own role through the ECS agent's
+// credentials endpoint (169.254.170.2).
+const blockIMDSUnit = `[Unit]
+Description=ftps3: containers may not reach EC2 instance metadata
+Requires=docker.service
+After=docker.service
+Before=ecs.service
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c 'iptables -C DOCKER-USER -i docker+ -d 169.254.169.254/32 -j DROP 2>/dev/null || iptables --insert DOCKER-USER 1 --in-interface docker+ --destination 169.254.169.254/32 --jump DROP'
+[Install]
+WantedBy=multi-user.target
+`
+
+// hostUserData configures the ECS agent (CDK appends ECS_CLUSTER) and blocks
+// instance metadata for containers. It stops at the first failure: a host
+// that cannot block metadata never joins the cluster, and the task-count
+// alarm says so.
+func hostUserData() awsec2.UserData {
+	ud := awsec2.UserData_ForLinux(nil)
+	for _, cmd := range []string{
+		"set -eu",
+		// The container metadata file carries HostPrivateIPv4Address, the
+		// PASV address for campus clients.
+		"echo ECS_ENABLE_CONTAINER_METADATA=true >> /etc/ecs/ecs.config",
+		"cat > /etc/systemd/system/ftps3-block-imds.service <<'UNIT'\n" + blockIMDSUnit + "UNIT",
+		"systemctl daemon-reload",
+		"systemctl enable --now ftps3-block-imds.service",
+	} {
+		ud.AddCommands(jsii.String(cmd))
+	}
+	return ud
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -277,21 +406,4 @@ func seq(from, to int) []int {
 		out = append(out, p)
 	}
 	return out
-}
-
-// requireTLSOnTopics makes the SNS topic CDK creates for the ECS drain hook
-// refuse publishers that do not use TLS.
-func requireTLSOnTopics(scope constructs.Construct) {
-	for _, child := range *scope.Node().FindAll(constructs.ConstructOrder_PREORDER) {
-		topic, ok := child.(awssns.Topic)
-		if !ok {
-			continue
-		}
-		topic.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Sid: jsii.String("RequireTLS"), Effect: awsiam.Effect_DENY,
-			Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
-			Actions:    jsii.Strings("sns:Publish"), Resources: &[]*string{topic.TopicArn()},
-			Conditions: &map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
-		}))
-	}
 }

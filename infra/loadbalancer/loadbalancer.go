@@ -1,10 +1,16 @@
 // Package loadbalancer is the public front of the gateway: a Network Load
 // Balancer created with its own security group (one cannot be added later),
-// a static Elastic IP per public subnet (PASV replies name one address, and
-// cross-zone load balancing makes any of them reach the host), and a TCP
-// listener with an instance target group per FTP port. Instance targets keep
-// the clients' addresses, which the gateway uses to tie a data connection to
-// its control connection.
+// a static Elastic IP per public subnet (addresses partners can allow in
+// their firewalls; cross-zone load balancing makes any of them reach the
+// host), and a TCP listener with an instance target group per FTP port.
+// Instance targets keep the clients' addresses, which the gateway uses to tie
+// a data connection to its control connection.
+//
+// PASV replies to public clients name the load balancer's DNS name, which
+// the gateway resolves (and caches for a minute): when a zone fails, its
+// address leaves the name, so passive connections keep working through the
+// other zone. Zonal shift is enabled so an operator (or zonal autoshift) can
+// take an impaired zone's address out of the name by hand.
 package loadbalancer
 
 import (
@@ -12,6 +18,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsautoscaling"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	elbv2 "github.com/aws/aws-cdk-go/awscdk/v2/awselasticloadbalancingv2"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -30,15 +37,19 @@ type Props struct {
 
 // LoadBalancer is what other parts of the stack need.
 type LoadBalancer interface {
+	constructs.Construct
 	SecurityGroup() awsec2.ISecurityGroup
-	// PassiveAddress is the public IPv4 to send in PASV replies.
-	PassiveAddress() *string
+	// DNSName is the name partners connect to, and the PASV address for
+	// public clients (it resolves to the addresses of the healthy zones).
 	DNSName() *string
+	// Addresses are the static public IPv4 addresses, one per zone.
+	Addresses() []*string
 	// Register makes the hosts of asg the targets of every listener.
 	Register(asg awsautoscaling.AutoScalingGroup)
 }
 
 type loadBalancer struct {
+	constructs.Construct
 	nlb    elbv2.NetworkLoadBalancer
 	sg     awsec2.SecurityGroup
 	eips   []awsec2.CfnEIP
@@ -46,8 +57,15 @@ type loadBalancer struct {
 }
 
 func (l *loadBalancer) SecurityGroup() awsec2.ISecurityGroup { return l.sg }
-func (l *loadBalancer) PassiveAddress() *string              { return l.eips[0].AttrPublicIp() }
 func (l *loadBalancer) DNSName() *string                     { return l.nlb.LoadBalancerDnsName() }
+
+func (l *loadBalancer) Addresses() []*string {
+	var out []*string
+	for _, e := range l.eips {
+		out = append(out, e.AttrPublicIp())
+	}
+	return out
+}
 
 func (l *loadBalancer) Register(asg awsautoscaling.AutoScalingGroup) {
 	for _, g := range l.groups {
@@ -55,10 +73,12 @@ func (l *loadBalancer) Register(asg awsautoscaling.AutoScalingGroup) {
 	}
 }
 
-// New creates the load balancer, its listeners and target groups.
+// New creates the load balancer, its listeners and target groups, and an
+// alarm when no host is healthy behind it.
 func New(scope constructs.Construct, id string, p Props) LoadBalancer {
-	c := constructs.NewConstruct(scope, &id)
 	l := &loadBalancer{}
+	constructs.NewConstruct_Override(l, scope, &id)
+	c := l
 	l.sg = awsec2.NewSecurityGroup(c, jsii.String("SecurityGroup"), &awsec2.SecurityGroupProps{
 		Vpc: p.Vpc, AllowAllOutbound: jsii.Bool(true),
 		Description: jsii.String("ftps3 load balancer: FTP ports from the allowed client networks"),
@@ -79,7 +99,7 @@ func New(scope constructs.Construct, id string, p Props) LoadBalancer {
 		panic("loadbalancer: the VPC has no public subnet for the internet-facing load balancer")
 	}
 	l.nlb = elbv2.NewNetworkLoadBalancer(c, jsii.String("Nlb"), &elbv2.NetworkLoadBalancerProps{
-		Vpc: p.Vpc, InternetFacing: jsii.Bool(true), CrossZoneEnabled: jsii.Bool(true),
+		Vpc: p.Vpc, InternetFacing: jsii.Bool(true), CrossZoneEnabled: jsii.Bool(true), ZonalShift: jsii.Bool(true),
 		SecurityGroups: &[]awsec2.ISecurityGroup{l.sg}, SubnetMappings: &mappings,
 	})
 	for _, port := range p.Ports {
@@ -100,5 +120,18 @@ func New(scope constructs.Construct, id string, p Props) LoadBalancer {
 		listener.AddTargetGroups(jsii.String("Gateway"), group)
 		l.groups = append(l.groups, group)
 	}
+
+	// Every target group has the same targets and health check: the first
+	// (the command port) speaks for all. Two minutes without a healthy host
+	// means nobody can connect through the load balancer.
+	awscloudwatch.NewAlarm(c, jsii.String("NoHealthyHost"), &awscloudwatch.AlarmProps{
+		AlarmDescription: jsii.String("ftps3: no healthy gateway host behind the load balancer (port " + fmt.Sprint(p.Ports[0]) + ")"),
+		Metric: l.groups[0].Metrics().HealthyHostCount(&awscloudwatch.MetricOptions{
+			Period: awscdk.Duration_Minutes(jsii.Number(1)), Statistic: jsii.String("Minimum"),
+		}),
+		ComparisonOperator: awscloudwatch.ComparisonOperator_LESS_THAN_THRESHOLD,
+		Threshold:          jsii.Number(1), EvaluationPeriods: jsii.Number(2),
+		TreatMissingData: awscloudwatch.TreatMissingData_BREACHING,
+	})
 	return l
 }

@@ -18,7 +18,9 @@ type Settings struct {
 
 	VpcID       string   // vpcId: an existing VPC; empty: a new one
 	PublicCidrs []string // publicCidrs: who may reach the NLB (partners)
-	CampusCidrs []string // campusCidrs: Direct Connect networks that reach the hosts
+	// campusCidrs: Direct Connect networks that reach the hosts. Only with
+	// vpcId: a new VPC has no route back to campus.
+	CampusCidrs []string
 
 	CommandPort     int // commandPort (8021)
 	DataPortsFirst  int // dataPortsFirst (8022)
@@ -163,6 +165,9 @@ func Parse(get func(key string) any) (Settings, error) {
 	}
 	if s.VpcID != "" && !strings.HasPrefix(s.VpcID, "vpc-") {
 		bad("vpcId", "%q is not a VPC id (vpc-...)", s.VpcID)
+	}
+	if len(s.CampusCidrs) > 0 && s.VpcID == "" {
+		bad("campusCidrs", "needs vpcId: campus clients reach the hosts over Direct Connect, so the hosts must be in your VPC that routes back to campus (a new VPC has no such route, and its range could overlap campus networks)")
 	}
 	if len(s.PublicCidrs) == 0 && len(s.CampusCidrs) == 0 {
 		bad("publicCidrs", "set publicCidrs (partners through the load balancer) or campusCidrs (Direct Connect), or both: nobody could connect")

@@ -9,7 +9,7 @@ func ctx(kv map[string]any) func(string) any { return func(k string) any { retur
 
 func TestDefaultsAndLists(t *testing.T) {
 	s, err := Parse(ctx(map[string]any{
-		"publicCidrs": "198.51.100.0/24, 203.0.113.7/32", "campusCidrs": []any{"10.0.0.0/8"},
+		"publicCidrs": "198.51.100.0/24, 203.0.113.7/32", "campusCidrs": []any{"10.0.0.0/8"}, "vpcId": "vpc-0abc",
 		"hostedZoneId": "Z123", "hostedZoneName": "example.org", "campusRecordName": "ftps.campus.example.org",
 		"dataPortsCount": float64(30), "keyPrefix": "incoming",
 	}))
@@ -43,7 +43,22 @@ func TestErrorsNameTheContextKey(t *testing.T) {
 	if _, err := Parse(ctx(map[string]any{})); err == nil || !strings.Contains(err.Error(), "nobody could connect") {
 		t.Errorf("no CIDRs: %v", err)
 	}
-	if _, err := Parse(ctx(map[string]any{"campusCidrs": "10.0.0.0/8"})); err == nil || !strings.Contains(err.Error(), "campusRecordName") {
+	if _, err := Parse(ctx(map[string]any{"campusCidrs": "10.0.0.0/8", "vpcId": "vpc-0abc"})); err == nil || !strings.Contains(err.Error(), "campusRecordName") {
 		t.Errorf("campus without a name: %v", err)
+	}
+}
+
+// Campus clients come over Direct Connect into the deployer's VPC: a new VPC
+// has no route back to them.
+func TestCampusNeedsAnExistingVPC(t *testing.T) {
+	campus := map[string]any{"campusCidrs": "10.0.0.0/8",
+		"hostedZoneId": "Z123", "hostedZoneName": "example.org", "campusRecordName": "ftps.campus.example.org"}
+	_, err := Parse(ctx(campus))
+	if err == nil || !strings.Contains(err.Error(), `"campusCidrs": needs vpcId`) {
+		t.Fatalf("campus with a new VPC: %v", err)
+	}
+	campus["vpcId"] = "vpc-0abc"
+	if _, err := Parse(ctx(campus)); err != nil {
+		t.Fatalf("campus with vpcId: %v", err)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -18,6 +17,7 @@ import (
 	"github.com/ftps3/ftps3/infra/dnssync"
 	"github.com/ftps3/ftps3/infra/gateway"
 	"github.com/ftps3/ftps3/infra/loadbalancer"
+	"github.com/ftps3/ftps3/infra/network"
 	"github.com/ftps3/ftps3/infra/settings"
 )
 
@@ -32,19 +32,27 @@ type Props struct {
 	Env       *awscdk.Environment
 }
 
-// New builds the stack.
-func New(scope constructs.Construct, p Props) awscdk.Stack {
+// New builds the stack. It fails when the settings cannot work with what
+// the synth found (a campus CIDR overlapping the looked-up VPC).
+func New(scope constructs.Construct, p Props) (awscdk.Stack, error) {
 	s := p.Settings
 	st := awscdk.NewStack(scope, &s.StackName, &awscdk.StackProps{
 		Env:         p.Env,
 		Description: jsii.String("ftps3: FTPS gateway to S3 (ECS on EC2, NLB, Direct Connect DNS sync)"),
 	})
+	// Server access logs are delivered under a bucket policy, not the
+	// legacy log-delivery ACL.
+	st.Node().SetContext(jsii.String("@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"), true)
 	retention := awslogs.RetentionDays(fmt.Sprint(s.LogRetentionDays))
 	if s.LogRetentionDays == 90 {
 		retention = awslogs.RetentionDays_THREE_MONTHS
 	}
 
-	vpc := network(st, s)
+	netw, err := network.New(st, "Network", network.Props{VpcID: s.VpcID, CampusCidrs: s.CampusCidrs})
+	if err != nil {
+		return nil, err
+	}
+	vpc := netw.Vpc()
 	files := bucket.New(st, "Bucket", bucket.Props{ExistingName: s.BucketName, KmsKeyArn: s.KmsKeyArn, Versioned: s.Versioned})
 
 	ports := []int{s.CommandPort}
@@ -57,7 +65,7 @@ func New(scope constructs.Construct, p Props) awscdk.Stack {
 	gw := gateway.New(st, "Gateway", gateway.Props{
 		Vpc: vpc, Arm64: s.Architecture == "arm64", InstanceType: s.InstanceType,
 		CommandPort: s.CommandPort, DataPortsFirst: s.DataPortsFirst, DataPortsCount: s.DataPortsCount, HealthcheckPort: s.HealthcheckPort,
-		LoadBalancerSecurityGroup: lb.SecurityGroup(), CampusCidrs: s.CampusCidrs, PublicPassiveAddress: lb.PassiveAddress(),
+		LoadBalancerSecurityGroup: lb.SecurityGroup(), CampusCidrs: s.CampusCidrs, PublicPassiveAddress: lb.DNSName(),
 		Bucket: files.Bucket(), KeyPrefix: s.KeyPrefix, UsersSecretArn: s.UsersSecretArn, TLSSecretArn: s.TLSSecretArn,
 		LogRetention: retention, ImageDirectory: p.RepoRoot,
 	})
@@ -67,7 +75,8 @@ func New(scope constructs.Construct, p Props) awscdk.Stack {
 		awscdk.NewCfnOutput(st, &id, &awscdk.CfnOutputProps{Value: &value, Description: &description})
 	}
 	out("LoadBalancerDnsName", *lb.DNSName(), "Public FTPS endpoint (partners): ftps://THIS:"+fmt.Sprint(s.CommandPort))
-	out("PassiveAddress", *lb.PassiveAddress(), "The load balancer's static address sent in PASV replies to public clients")
+	addrs := lb.Addresses()
+	out("LoadBalancerAddresses", *awscdk.Fn_Join(jsii.String(","), &addrs), "The load balancer's static public IPv4 addresses, one per zone (for partners' firewalls)")
 	out("BucketName", *files.Bucket().BucketName(), "Where uploaded files are stored")
 	out("FirstUserSecret", *gw.UsersSecret().SecretArn(), "The first FTP user's login and password (Secrets Manager)")
 
@@ -81,7 +90,7 @@ func New(scope constructs.Construct, p Props) awscdk.Stack {
 		out("CampusDnsName", s.CampusRecord, "Direct Connect name: the private address of the host running the gateway")
 	}
 	suppress(st, s)
-	return st
+	return st, nil
 }
 
 func lambdaDir(p Props) string {
@@ -91,32 +100,14 @@ func lambdaDir(p Props) string {
 	return filepath.Join(p.RepoRoot, "dist", "dnssync")
 }
 
-func network(st awscdk.Stack, s settings.Settings) awsec2.IVpc {
-	if s.VpcID != "" {
-		return awsec2.Vpc_FromLookup(st, jsii.String("Vpc"), &awsec2.VpcLookupOptions{VpcId: &s.VpcID})
-	}
-	vpc := awsec2.NewVpc(st, jsii.String("Vpc"), &awsec2.VpcProps{
-		MaxAzs: jsii.Number(2), NatGateways: jsii.Number(1),
-		SubnetConfiguration: &[]*awsec2.SubnetConfiguration{
-			{Name: jsii.String("public"), SubnetType: awsec2.SubnetType_PUBLIC, CidrMask: jsii.Number(24)},
-			{Name: jsii.String("hosts"), SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS, CidrMask: jsii.Number(24)},
-		},
-		GatewayEndpoints: &map[string]*awsec2.GatewayVpcEndpointOptions{
-			"S3": {Service: awsec2.GatewayVpcEndpointAwsService_S3()},
-		},
-	})
-	vpc.AddFlowLog(jsii.String("FlowLog"), nil)
-	return vpc
-}
-
 // suppress records, rule by rule, why a finding is accepted.
 func suppress(st awscdk.Stack, s settings.Settings) {
 	reasons := []struct{ id, reason string }{
 		{"AwsSolutions-IAM4", "AWS managed policies are the documented ones for these roles: AmazonEC2ContainerServiceforEC2Role (ECS agent on the host) and AWSLambdaBasicExecutionRole (Lambda logs)."},
 		{"AwsSolutions-IAM5", "Wildcards are limited to object keys under the gateway's prefix in its one bucket (and the multipart actions on them), task and container-instance ARNs in this cluster, the CDK-generated ECS host policies, and ec2:DescribeInstances / servicediscovery:DiscoverInstances, which support no resource-level permissions."},
 		{"AwsSolutions-ECS2", "The environment holds ports, the bucket name and the PASV plan only; users and certificates come from Secrets Manager."},
-		{"AwsSolutions-AS3", "Scaling notifications are not needed for a one-host group; ECS events and the DNS sync alarms report host replacement."},
-		{"AwsSolutions-EC29", "The single host is replaced by its Auto Scaling group on failure; termination protection would block that."},
+		{"AwsSolutions-AS3", "Scaling notifications are not needed for a one-host group; the task-count and healthy-host alarms report a host that is gone."},
+		{"AwsSolutions-EC29", "The single host is replaced by its Auto Scaling group on failure and after its maximum lifetime; termination protection would block that."},
 		{"AwsSolutions-ELB2", "Network Load Balancers write access logs only for TLS listeners; these are TCP listeners (TLS ends in the gateway, which logs every session and transfer)."},
 		{"AwsSolutions-SMG4", "FTP passwords are shared with partners out of band; rotating them automatically would lock partners out. Rotate by editing the secret."},
 		{"AwsSolutions-SQS3", "This queue is the dead-letter queue."},

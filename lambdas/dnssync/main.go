@@ -56,7 +56,7 @@ func main() {
 
 	if !*once {
 		lambda.Start(func(ctx context.Context, event json.RawMessage) (reconcile.Result, error) {
-			return r.Run(ctx, reconcile.Trigger(event))
+			return r.Handle(ctx, event)
 		})
 		return
 	}

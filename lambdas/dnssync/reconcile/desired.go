@@ -20,14 +20,15 @@ const describeBatch = 100
 
 // ipsFromECS: the service's tasks that ECS wants running and that run (and
 // pass their health check), their container instances, and those
-// instances' private IPv4 addresses.
-func (r *Reconciler) ipsFromECS(ctx context.Context) ([]string, error) {
+// instances' private IPv4 addresses. unsettled counts the running tasks
+// whose health check has no verdict yet (health UNKNOWN).
+func (r *Reconciler) ipsFromECS(ctx context.Context) (ips []string, unsettled int, err error) {
 	var taskARNs []string
 	in := &ecs.ListTasksInput{Cluster: &r.cfg.Cluster, ServiceName: &r.cfg.Service, DesiredStatus: ecstypes.DesiredStatusRunning}
 	for {
 		out, err := r.ecs.ListTasks(ctx, in)
 		if err != nil {
-			return nil, fmt.Errorf("ECS ListTasks: %w", err)
+			return nil, 0, fmt.Errorf("ECS ListTasks: %w", err)
 		}
 		taskARNs = append(taskARNs, out.TaskArns...)
 		if out.NextToken == nil {
@@ -40,11 +41,14 @@ func (r *Reconciler) ipsFromECS(ctx context.Context) ([]string, error) {
 	for _, batch := range batches(taskARNs) {
 		out, err := r.ecs.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: &r.cfg.Cluster, Tasks: batch})
 		if err != nil {
-			return nil, fmt.Errorf("ECS DescribeTasks: %w", err)
+			return nil, 0, fmt.Errorf("ECS DescribeTasks: %w", err)
 		}
 		for _, t := range out.Tasks {
 			if aws.ToString(t.LastStatus) != "RUNNING" || aws.ToString(t.DesiredStatus) != "RUNNING" {
 				continue
+			}
+			if t.HealthStatus == ecstypes.HealthStatusUnknown || t.HealthStatus == "" {
+				unsettled++
 			}
 			if r.cfg.RequireHealthy && t.HealthStatus != ecstypes.HealthStatusHealthy {
 				continue
@@ -60,7 +64,7 @@ func (r *Reconciler) ipsFromECS(ctx context.Context) ([]string, error) {
 	for _, batch := range batches(instanceARNs) {
 		out, err := r.ecs.DescribeContainerInstances(ctx, &ecs.DescribeContainerInstancesInput{Cluster: &r.cfg.Cluster, ContainerInstances: batch})
 		if err != nil {
-			return nil, fmt.Errorf("ECS DescribeContainerInstances: %w", err)
+			return nil, 0, fmt.Errorf("ECS DescribeContainerInstances: %w", err)
 		}
 		for _, ci := range out.ContainerInstances {
 			if id := aws.ToString(ci.Ec2InstanceId); id != "" {
@@ -68,13 +72,12 @@ func (r *Reconciler) ipsFromECS(ctx context.Context) ([]string, error) {
 			}
 		}
 	}
-	var ips []string
 	for _, batch := range batches(instanceIDs) {
 		in := &ec2.DescribeInstancesInput{InstanceIds: batch}
 		for {
 			out, err := r.ec2.DescribeInstances(ctx, in)
 			if err != nil {
-				return nil, fmt.Errorf("EC2 DescribeInstances: %w", err)
+				return nil, 0, fmt.Errorf("EC2 DescribeInstances: %w", err)
 			}
 			for _, res := range out.Reservations {
 				for _, inst := range res.Instances {
@@ -92,7 +95,7 @@ func (r *Reconciler) ipsFromECS(ctx context.Context) ([]string, error) {
 			in.NextToken = out.NextToken
 		}
 	}
-	return normalize(ips), nil
+	return normalize(ips), unsettled, nil
 }
 
 // ipsFromCloudMap: the healthy instances ECS registered in Cloud Map; in

@@ -30,3 +30,21 @@ func Trigger(raw json.RawMessage) string {
 	}
 	return "manual"
 }
+
+// taskStarted tells whether the event says an ECS task of the service is
+// now RUNNING (and meant to run).
+func taskStarted(raw json.RawMessage) bool {
+	var ev struct {
+		Source     string `json:"source"`
+		DetailType string `json:"detail-type"`
+		Detail     struct {
+			LastStatus    string `json:"lastStatus"`
+			DesiredStatus string `json:"desiredStatus"`
+		} `json:"detail"`
+	}
+	if json.Unmarshal(raw, &ev) != nil {
+		return false
+	}
+	return ev.Source == "aws.ecs" && ev.DetailType == "ECS Task State Change" &&
+		ev.Detail.LastStatus == "RUNNING" && ev.Detail.DesiredStatus == "RUNNING"
+}

@@ -26,6 +26,18 @@ type Result struct {
 	Current  []string `json:"current"`
 	Action   string   `json:"action"`
 	Mismatch []string `json:"cross_check_mismatch,omitempty"`
+	// Unsettled counts running tasks whose health is still UNKNOWN.
+	Unsettled int `json:"unsettled,omitempty"`
+	// Runs is how many reconciliations Handle made for the event.
+	Runs int `json:"runs,omitempty"`
+}
+
+// SettlePolicy bounds how long Handle keeps reconciling after a task
+// started, waiting for its health check's verdict.
+type SettlePolicy struct {
+	Interval time.Duration // between runs
+	Max      time.Duration // at most this long after the event
+	Margin   time.Duration // left before the invocation's deadline
 }
 
 // Reconciler runs reconciliations with the AWS clients it is given.
@@ -38,7 +50,9 @@ type Reconciler struct {
 	log      *slog.Logger
 	metrics  io.Writer
 	retry    RetryPolicy
+	settle   SettlePolicy
 	sleep    func(context.Context, time.Duration) error
+	now      func() time.Time
 	DryRun   bool
 }
 
@@ -55,7 +69,44 @@ type Clients struct {
 // embedded metrics (one JSON line per run) go to metrics.
 func New(cfg Config, c Clients, log *slog.Logger, metrics io.Writer) *Reconciler {
 	return &Reconciler{cfg: cfg, ecs: c.ECS, ec2: c.EC2, cloudMap: c.CloudMap, r53: c.Route53, log: log, metrics: metrics,
-		retry: RetryPolicy{Attempts: 6, First: 500 * time.Millisecond, Max: 8 * time.Second}, sleep: sleepCtx}
+		retry:  RetryPolicy{Attempts: 6, First: 500 * time.Millisecond, Max: 8 * time.Second},
+		settle: SettlePolicy{Interval: 10 * time.Second, Max: 150 * time.Second, Margin: 10 * time.Second},
+		sleep:  sleepCtx, now: time.Now}
+}
+
+// Handle reconciles for one event. ECS sends a task's RUNNING event while
+// its health is still UNKNOWN, and no event when the health check passes;
+// so after a RUNNING event Handle reconciles again every Interval until no
+// running task of the service awaits its health verdict, within Max and
+// the invocation's deadline (less Margin). Any other event, or a
+// configuration that does not require health, gets one run. The schedule
+// remains the backstop.
+func (r *Reconciler) Handle(ctx context.Context, event json.RawMessage) (Result, error) {
+	trigger := Trigger(event)
+	res, err := r.Run(ctx, trigger)
+	res.Runs = 1
+	if err != nil || !r.cfg.RequireHealthy || !taskStarted(event) {
+		return res, err
+	}
+	deadline := r.now().Add(r.settle.Max)
+	if d, ok := ctx.Deadline(); ok && d.Add(-r.settle.Margin).Before(deadline) {
+		deadline = d.Add(-r.settle.Margin)
+	}
+	for runs := 1; res.Unsettled > 0 && r.now().Add(r.settle.Interval).Before(deadline); {
+		if err := r.sleep(ctx, r.settle.Interval); err != nil {
+			return res, nil // the invocation ends; the schedule follows up
+		}
+		runs++
+		if res, err = r.Run(ctx, trigger); err != nil {
+			res.Runs = runs
+			return res, err
+		}
+		res.Runs = runs
+	}
+	if res.Unsettled > 0 {
+		r.log.Warn("task health still unknown; the schedule will follow up", "record", r.cfg.RecordName, "unsettled", res.Unsettled, "runs", res.Runs)
+	}
+	return res, nil
 }
 
 // Run performs one reconciliation. trigger only labels the logs: the
@@ -65,8 +116,12 @@ func (r *Reconciler) Run(ctx context.Context, trigger string) (Result, error) {
 	var err error
 	if r.cfg.Source == SourceCloudMap {
 		res.Desired, err = r.ipsFromCloudMap(ctx)
+		if err == nil && r.ecs != nil {
+			// Cloud Map's health follows ECS's: settle on the same tasks.
+			_, res.Unsettled, err = r.ipsFromECS(ctx)
+		}
 	} else {
-		res.Desired, err = r.ipsFromECS(ctx)
+		res.Desired, res.Unsettled, err = r.ipsFromECS(ctx)
 	}
 	if err != nil {
 		return res, fmt.Errorf("desired state: %w", err)
