@@ -45,6 +45,7 @@ type controlConn struct {
 	metrics       *Metrics // set when the server registers the connection
 	onPassivePort func(port int)
 	afterReply    atomic.Pointer[func()]
+	replyCode     atomic.Int32 // the code a failed operation's 550 reply must carry
 	closed        atomic.Bool
 	keepOpen      atomic.Bool
 	closeOnce     sync.Once
@@ -126,6 +127,9 @@ func (c *controlConn) Write(p []byte) (int, error) {
 		}
 	}
 	p = rewriteReply(p, &c.protClear)
+	if isFinalReply(p) {
+		p = withCode(p, int(c.replyCode.Swap(0)))
+	}
 	if port := passivePortOf(p); port > 0 && c.onPassivePort != nil {
 		c.onPassivePort(port)
 	}
@@ -140,6 +144,10 @@ func (c *controlConn) Write(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// setReplyCode makes the library's 550 reply to the current command carry
+// code instead (errors.go).
+func (c *controlConn) setReplyCode(code int) { c.replyCode.Store(int32(code)) }
 
 // keepOpenOnce makes the next Close a no-op (see the type's comment).
 func (c *controlConn) keepOpenOnce() { c.keepOpen.Store(true) }

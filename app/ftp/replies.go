@@ -18,7 +18,11 @@ import (
 //   - "550 Issue during transfer..." (a transfer that failed midway or whose
 //     upload could not be committed) becomes 451: worth retrying;
 //   - the "200" that accepts PROT C becomes 536: data connections are always
-//     TLS.
+//     TLS;
+//   - the library answers most failed file operations with 550 whatever the
+//     cause: when the session knows better (a name that cannot be stored:
+//     553; the store unavailable: 450, or 451 for a transfer), the 550
+//     carries that code instead (withCode, errors.go).
 var (
 	libNoPassivePort   = []byte("421 Could not listen for passive connection")
 	libTransferFailed  = []byte("550 Issue during transfer")
@@ -85,4 +89,12 @@ func passivePortOf(reply []byte) int {
 		return 0
 	}
 	return hi<<8 | lo
+}
+
+// withCode gives a "550 ..." reply the code code (0 leaves it as it is).
+func withCode(p []byte, code int) []byte {
+	if code == 0 || !bytes.HasPrefix(p, []byte("550 ")) {
+		return p
+	}
+	return append([]byte(strconv.Itoa(code)), p[3:]...)
 }

@@ -55,7 +55,7 @@ func (ss *session) Stat(name string) (os.FileInfo, error) {
 	defer cancel()
 	fi, err := ss.view.Stat(ctx, name)
 	if err != nil {
-		return nil, err
+		return nil, ss.forClient(err, false)
 	}
 	return fi, nil
 }
@@ -66,7 +66,7 @@ func (ss *session) ReadDir(name string) ([]os.FileInfo, error) {
 	defer cancel()
 	list, err := ss.view.ReadDir(ctx, name)
 	if err != nil {
-		return nil, err
+		return nil, ss.forClient(err, false)
 	}
 	out := make([]os.FileInfo, len(list))
 	for i, fi := range list {
@@ -79,28 +79,28 @@ func (ss *session) ReadDir(name string) ([]os.FileInfo, error) {
 func (ss *session) Mkdir(name string, _ os.FileMode) error {
 	ctx, cancel := opCtx()
 	defer cancel()
-	return ss.view.Mkdir(ctx, name)
+	return ss.forClient(ss.view.Mkdir(ctx, name), false)
 }
 
 // MkdirAll implements afero.Fs.
 func (ss *session) MkdirAll(name string, _ os.FileMode) error {
 	ctx, cancel := opCtx()
 	defer cancel()
-	return ss.view.MkdirAll(ctx, name)
+	return ss.forClient(ss.view.MkdirAll(ctx, name), false)
 }
 
 // Remove implements afero.Fs (DELE).
 func (ss *session) Remove(name string) error {
 	ctx, cancel := opCtx()
 	defer cancel()
-	return ss.view.Remove(ctx, name)
+	return ss.forClient(ss.view.Remove(ctx, name), false)
 }
 
 // RemoveDir implements the RMD extension.
 func (ss *session) RemoveDir(name string) error {
 	ctx, cancel := opCtx()
 	defer cancel()
-	return ss.view.RemoveDir(ctx, name)
+	return ss.forClient(ss.view.RemoveDir(ctx, name), false)
 }
 
 // Rename implements afero.Fs (RNFR/RNTO). A directory rename moves every key
@@ -108,7 +108,7 @@ func (ss *session) RemoveDir(name string) error {
 func (ss *session) Rename(from, to string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Hour)
 	defer cancel()
-	return ss.view.Rename(ctx, from, to)
+	return ss.forClient(ss.view.Rename(ctx, from, to), false)
 }
 
 // The rest of afero.Fs is not used by ftpserverlib with the extensions above,

@@ -36,7 +36,7 @@ func (ss *session) GetHandle(name string, flags int, offset int64) (ftpserver.Fi
 	if flags&(os.O_WRONLY|os.O_RDWR) == 0 {
 		r, _, err := ss.view.Open(ctx, p, offset)
 		if err != nil {
-			return nil, err
+			return nil, ss.forClient(err, true)
 		}
 		ss.transferStarted()
 		return &downloadHandle{ss: ss, r: r, path: p, offset: offset, start: time.Now()}, nil
@@ -51,7 +51,7 @@ func (ss *session) GetHandle(name string, flags int, offset int64) (ftpserver.Fi
 	}
 	u, err := ss.view.Create(ctx, p)
 	if err != nil {
-		return nil, err
+		return nil, ss.forClient(err, true)
 	}
 	ss.transferStarted()
 	return &uploadHandle{ss: ss, up: u, path: p, start: time.Now()}, nil

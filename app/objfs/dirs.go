@@ -15,6 +15,9 @@ func (v *View) Mkdir(ctx context.Context, p string) error {
 	if v.readOnly {
 		return pathErr("mkdir", p, ErrReadOnly)
 	}
+	if err := v.checkNew(p); err != nil {
+		return pathErr("mkdir", p, err)
+	}
 	p = Clean(p)
 	if p == "/" {
 		return pathErr("mkdir", p, ErrExists)
@@ -62,6 +65,9 @@ func (v *View) RemoveDir(ctx context.Context, p string) error {
 	if v.readOnly {
 		return pathErr("rmdir", p, ErrReadOnly)
 	}
+	if err := checkPath(p); err != nil {
+		return pathErr("rmdir", p, err)
+	}
 	p = Clean(p)
 	if p == "/" {
 		return pathErr("rmdir", p, ErrRoot)
@@ -76,7 +82,7 @@ func (v *View) RemoveDir(ctx context.Context, p string) error {
 	marker := v.marker(p)
 	empty := true
 	err = v.store().List(ctx, v.prefix(p), storage.ListOptions{Recursive: true, Limit: 2}, func(o storage.Object) error {
-		if o.Key != marker {
+		if o.Key != marker || o.Size > 0 { // a marker is empty: content there is a file
 			empty = false
 		}
 		return nil

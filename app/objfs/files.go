@@ -16,6 +16,9 @@ func (v *View) Remove(ctx context.Context, p string) error {
 	if v.readOnly {
 		return pathErr("delete", p, ErrReadOnly)
 	}
+	if err := checkPath(p); err != nil {
+		return pathErr("delete", p, err)
+	}
 	fi, err := v.stat(ctx, p)
 	if err != nil {
 		return pathErr("delete", p, err)
@@ -33,6 +36,9 @@ func (v *View) Remove(ctx context.Context, p string) error {
 // Open reads file p from offset to its end. The context bounds only the
 // checks: the reader lives until it is closed.
 func (v *View) Open(ctx context.Context, p string, offset int64) (io.ReadCloser, FileInfo, error) {
+	if err := checkPath(p); err != nil {
+		return nil, FileInfo{}, pathErr("download", p, err)
+	}
 	fi, err := v.stat(ctx, p)
 	if err != nil {
 		return nil, FileInfo{}, pathErr("download", p, err)
@@ -41,7 +47,7 @@ func (v *View) Open(ctx context.Context, p string, offset int64) (io.ReadCloser,
 		return nil, FileInfo{}, pathErr("download", p, ErrIsDir)
 	}
 	if offset < 0 || offset > fi.size {
-		return nil, FileInfo{}, pathErr("download", p, fmt.Errorf("restart offset %d is past the end (%d bytes)", offset, fi.size))
+		return nil, FileInfo{}, pathErr("download", p, fmt.Errorf("%w: %d of %d bytes", ErrBadOffset, offset, fi.size))
 	}
 	r, err := v.store().Open(context.WithoutCancel(ctx), v.key(p), offset)
 	if err != nil {
@@ -59,13 +65,16 @@ func (v *View) Open(ctx context.Context, p string, offset int64) (io.ReadCloser,
 // upload leaves the previous file, if any, untouched. The context bounds only
 // the checks.
 func (v *View) Create(ctx context.Context, p string) (storage.Upload, error) {
-	p = Clean(p)
 	switch {
 	case v.readOnly:
 		return nil, pathErr("upload", p, ErrReadOnly)
-	case p == "/":
+	case Clean(p) == "/":
 		return nil, pathErr("upload", p, ErrIsDir)
 	}
+	if err := v.checkNew(p); err != nil {
+		return nil, pathErr("upload", p, err)
+	}
+	p = Clean(p)
 	if err := v.needDir(ctx, path.Dir(p)); err != nil {
 		return nil, pathErr("upload", p, err)
 	}

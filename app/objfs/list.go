@@ -14,6 +14,9 @@ import (
 // It lists first and looks closer only when nothing is found: an empty
 // directory, a file (listed as itself), or nothing at all.
 func (v *View) ReadDir(ctx context.Context, p string) ([]FileInfo, error) {
+	if err := checkPath(p); err != nil {
+		return nil, pathErr("list", p, err)
+	}
 	prefix := v.prefix(p)
 	suffix := v.fs.suffix
 	own := strings.TrimSuffix(prefix, "/") + suffix
@@ -33,9 +36,17 @@ func (v *View) ReadDir(ctx context.Context, p string) ([]FileInfo, error) {
 		out = append(out, FileInfo{name: n, dir: true, modTime: mod})
 	}
 	sawOwnMarker := false
+	hidden := 0
 	err := v.store().List(ctx, prefix, storage.ListOptions{}, func(o storage.Object) error {
 		rel := strings.TrimPrefix(o.Key, prefix)
 		switch {
+		case !listable(rel):
+			hidden++
+		case (o.Key == own || rel == "") && o.Size > 0 && suffix != "/":
+			// An object with content at the marker's key is a file someone
+			// stored there, not a marker: show it (RemoveDir keeps it too).
+			sawOwnMarker = true
+			out = append(out, FileInfo{name: rel, size: o.Size, modTime: o.ModTime})
 		case o.Prefix:
 			addDir(strings.TrimSuffix(rel, "/"), time.Time{})
 		case o.Key == own || rel == "":
@@ -49,6 +60,9 @@ func (v *View) ReadDir(ctx context.Context, p string) ([]FileInfo, error) {
 	})
 	if err != nil {
 		return nil, pathErr("list", p, err)
+	}
+	if hidden > 0 {
+		v.log.Warn("listing leaves out names with CR, LF or NUL", "path", Clean(p), "count", hidden)
 	}
 	if len(out) == 0 && !sawOwnMarker && Clean(p) != "/" {
 		fi, err := v.stat(ctx, p)

@@ -35,7 +35,22 @@ var (
 	ErrExists       = errors.New("already exists")
 	ErrNotSupported = errors.New("not supported on object storage")
 	ErrIntoItself   = errors.New("cannot move a directory into itself")
+	ErrBadOffset    = errors.New("the offset is past the end of the file")
 )
+
+// own lists the errors the view makes itself; their texts name nothing but
+// the client's paths.
+var own = []error{ErrReadOnly, ErrRoot, ErrIsDir, ErrNotDir, ErrNoParent, ErrNotEmpty, ErrExists,
+	ErrNotSupported, ErrIntoItself, ErrBadOffset, ErrInvalidName}
+
+// StoreError is a failure of the store under the view. Its text is the
+// store's, with keys and request details: for logs, not for clients (front
+// doors tell clients something plain; storage.ErrUnavailable among its
+// causes means a retry may work).
+type StoreError struct{ Err error }
+
+func (e *StoreError) Error() string { return e.Err.Error() }
+func (e *StoreError) Unwrap() error { return e.Err }
 
 // FS is the file system over one store; View gives each user theirs.
 type FS struct {
@@ -76,15 +91,38 @@ func (f *FS) View(home string, readOnly bool, log *slog.Logger) *View {
 // ReadOnly reports whether the view refuses changes.
 func (v *View) ReadOnly() bool { return v.readOnly }
 
-func (v *View) store() storage.Store        { return v.fs.store }
-func (v *View) key(p string) string         { return objectKey(v.home, p) }
-func (v *View) prefix(p string) string      { return dirPrefix(v.home, p) }
-func (v *View) marker(p string) string      { return markerKey(v.home, p, v.fs.suffix) }
-func pathErr(op, p string, err error) error { return &fs.PathError{Op: op, Path: Clean(p), Err: err} }
+func (v *View) store() storage.Store   { return v.fs.store }
+func (v *View) key(p string) string    { return objectKey(v.home, p) }
+func (v *View) prefix(p string) string { return dirPrefix(v.home, p) }
+func (v *View) marker(p string) string { return markerKey(v.home, p, v.fs.suffix) }
+
+// pathErr names the operation and the client's path. Errors of the store
+// become StoreError, and a missing key plain fs.ErrNotExist, so that no key
+// reaches a client through the error's text.
+func pathErr(op, p string, err error) error {
+	var se *StoreError
+	switch {
+	case errors.As(err, &se):
+	case errors.Is(err, fs.ErrNotExist):
+		err = fs.ErrNotExist
+	default:
+		isOwn := false
+		for _, e := range own {
+			isOwn = isOwn || errors.Is(err, e)
+		}
+		if !isOwn {
+			err = &StoreError{Err: err}
+		}
+	}
+	return &fs.PathError{Op: op, Path: Clean(p), Err: err}
+}
 
 // Stat finds what is at p: a file (an object with that key), or a directory
 // (its marker object, or any key under its prefix).
 func (v *View) Stat(ctx context.Context, p string) (FileInfo, error) {
+	if err := checkPath(p); err != nil {
+		return FileInfo{}, pathErr("stat", p, err)
+	}
 	fi, err := v.stat(ctx, p)
 	if err != nil {
 		return FileInfo{}, pathErr("stat", p, err)

@@ -207,6 +207,41 @@ func runSuite(t *testing.T, newFS func(t *testing.T) (*objfs.FS, storage.Store),
 		}
 	})
 
+	t.Run("names", func(t *testing.T) {
+		f, s := newFS(t)
+		v := f.View("", false, nil)
+		must(t, v.Mkdir(ctx, "/d"))
+		for _, bad := range []string{"/d/a\r\nb", "/d/nul\x00", "/d/\xff\xfe.bin", "/d/" + strings.Repeat("n", 1100)} {
+			_, err := v.Create(ctx, bad)
+			mustFail(t, err, objfs.ErrInvalidName)
+			mustFail(t, v.Mkdir(ctx, bad), objfs.ErrInvalidName)
+		}
+		put(t, v, "/d/ok.txt", "fine")
+		mustFail(t, v.Rename(ctx, "/d/ok.txt", "/d/x\ny"), objfs.ErrInvalidName)
+		_, err := v.Stat(ctx, "/d\r")
+		mustFail(t, err, objfs.ErrInvalidName)
+		if suffix != "/" {
+			marker := strings.TrimPrefix(suffix, "/")
+			_, err := v.Create(ctx, "/d/"+marker)
+			mustFail(t, err, objfs.ErrInvalidName)
+			mustFail(t, v.Rename(ctx, "/d/ok.txt", "/d/"+marker), objfs.ErrInvalidName)
+			// Content stored at a marker's key by another tool is a file:
+			// listed, and RMD does not delete it with the directory.
+			must(t, v.Mkdir(ctx, "/m"))
+			storePut(t, s, "m/"+marker, "not a marker")
+			if got := names(t, v, "/m"); got != marker {
+				t.Errorf("list /m = %q", got)
+			}
+			mustFail(t, v.Remove(ctx, "/m/ok"), fs.ErrNotExist)
+			mustFail(t, v.RemoveDir(ctx, "/m"), objfs.ErrNotEmpty)
+		}
+		// A key with a line break, written by another tool, is not listed.
+		storePut(t, s, "d/evil\r\n226 forged.txt", "x")
+		if got := names(t, v, "/d"); got != "ok.txt" {
+			t.Errorf("list /d = %q", got)
+		}
+	})
+
 	t.Run("read-only", func(t *testing.T) {
 		f, _ := newFS(t)
 		rw := f.View("", false, nil)

@@ -25,6 +25,12 @@ func (v *View) Rename(ctx context.Context, from, to string) error {
 	if v.readOnly {
 		return pathErr("rename", from, ErrReadOnly)
 	}
+	if err := checkPath(from); err != nil {
+		return pathErr("rename", from, err)
+	}
+	if err := v.checkNew(to); err != nil {
+		return pathErr("rename", to, err)
+	}
 	from, to = Clean(from), Clean(to)
 	if from == "/" || to == "/" {
 		return pathErr("rename", from, ErrRoot)

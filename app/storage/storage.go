@@ -24,6 +24,9 @@ var (
 	ErrAborted = errors.New("upload aborted")
 	// ErrInvalidKey: the key cannot be stored (empty, too long, bad bytes).
 	ErrInvalidKey = errors.New("invalid object key")
+	// ErrUnavailable: the store could not be reached or is overloaded (a
+	// timeout, throttling, a server error): the same request may work later.
+	ErrUnavailable = errors.New("storage unavailable")
 )
 
 // Object describes one stored object, or a common prefix in a delimited listing.

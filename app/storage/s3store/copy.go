@@ -18,13 +18,13 @@ func (s *Store) Copy(ctx context.Context, src, dst string) error {
 	}
 	obj, err := s.Stat(ctx, src)
 	if err != nil {
-		return fmt.Errorf("copy %q: %w", src, err)
+		return fmt.Errorf("copy %q: %w", src, classify(err))
 	}
 	source := copySource(s.opts.Bucket, src)
 	if obj.Size <= s.opts.CopyLimit {
 		_, err := s.client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: &s.opts.Bucket, Key: &dst, CopySource: &source})
 		if err != nil {
-			return fmt.Errorf("copy %q to %q: %w", src, dst, err)
+			return fmt.Errorf("copy %q to %q: %w", src, dst, classify(err))
 		}
 		return nil
 	}
@@ -35,7 +35,7 @@ func (s *Store) copyMultipart(ctx context.Context, source, dst string, size int6
 	partSize := max(s.opts.CopyPartSize, (size+MaxParts-1)/MaxParts)
 	out, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &s.opts.Bucket, Key: &dst})
 	if err != nil {
-		return fmt.Errorf("copy to %q: create multipart upload: %w", dst, err)
+		return fmt.Errorf("copy to %q: create multipart upload: %w", dst, classify(err))
 	}
 	id := aws.ToString(out.UploadId)
 	fail := func(err error) error {
@@ -50,7 +50,7 @@ func (s *Store) copyMultipart(ctx context.Context, source, dst string, size int6
 			CopySource: &source, CopySourceRange: aws.String(fmt.Sprintf("bytes=%d-%d", off, end)),
 		})
 		if err != nil {
-			return fail(fmt.Errorf("copy to %q: part %d: %w", dst, num, err))
+			return fail(fmt.Errorf("copy to %q: part %d: %w", dst, num, classify(err)))
 		}
 		parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(num), ETag: p.CopyPartResult.ETag})
 	}
@@ -59,7 +59,7 @@ func (s *Store) copyMultipart(ctx context.Context, source, dst string, size int6
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
 	})
 	if err != nil {
-		return fail(fmt.Errorf("copy to %q: complete: %w", dst, err))
+		return fail(fmt.Errorf("copy to %q: complete: %w", dst, classify(err)))
 	}
 	return nil
 }

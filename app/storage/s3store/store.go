@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -121,7 +122,7 @@ func New(client *s3.Client, opts Options) (*Store, error) {
 // Check asks S3 whether the bucket exists and these credentials reach it.
 func (s *Store) Check(ctx context.Context) error {
 	if _, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.opts.Bucket}); err != nil {
-		return fmt.Errorf("bucket %q: %w", s.opts.Bucket, err)
+		return fmt.Errorf("bucket %q: %w", s.opts.Bucket, classify(err))
 	}
 	return nil
 }
@@ -145,7 +146,7 @@ func (s *Store) Stat(ctx context.Context, key string) (storage.Object, error) {
 		if isNotFound(err) {
 			return storage.Object{}, fmt.Errorf("stat %q: %w", key, storage.ErrNotExist)
 		}
-		return storage.Object{}, fmt.Errorf("stat %q: %w", key, err)
+		return storage.Object{}, fmt.Errorf("stat %q: %w", key, classify(err))
 	}
 	return storage.Object{Key: key, Size: aws.ToInt64(out.ContentLength), ModTime: aws.ToTime(out.LastModified)}, nil
 }
@@ -165,7 +166,7 @@ func (s *Store) List(ctx context.Context, prefix string, opts storage.ListOption
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			return fmt.Errorf("list %q: %w", prefix, err)
+			return fmt.Errorf("list %q: %w", prefix, classify(err))
 		}
 		entries := make([]storage.Object, 0, len(page.Contents)+len(page.CommonPrefixes))
 		for _, o := range page.Contents {
@@ -211,7 +212,7 @@ func (s *Store) Open(ctx context.Context, key string, offset int64) (io.ReadClos
 			}
 			return io.NopCloser(strings.NewReader("")), nil
 		}
-		return nil, fmt.Errorf("open %q: %w", key, err)
+		return nil, fmt.Errorf("open %q: %w", key, classify(err))
 	}
 	return out.Body, nil
 }
@@ -222,7 +223,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.opts.Bucket, Key: &key}); err != nil {
-		return fmt.Errorf("delete %q: %w", key, err)
+		return fmt.Errorf("delete %q: %w", key, classify(err))
 	}
 	return nil
 }
@@ -231,6 +232,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 func checkKey(key string) error {
 	if key == "" || len(key) > 1024 {
 		return fmt.Errorf("%w: %d bytes (S3 keys are 1 to 1024 bytes)", storage.ErrInvalidKey, len(key))
+	}
+	if !utf8.ValidString(key) {
+		return fmt.Errorf("%w: not valid UTF-8", storage.ErrInvalidKey)
 	}
 	return nil
 }

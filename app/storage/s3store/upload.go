@@ -164,7 +164,7 @@ func (u *upload) sendPart() error {
 			ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c,
 		})
 		if err != nil {
-			return fmt.Errorf("upload %q: create multipart upload: %w", u.key, err)
+			return fmt.Errorf("upload %q: create multipart upload: %w", u.key, classify(err))
 		}
 		u.uploadID = aws.ToString(out.UploadId)
 	}
@@ -214,7 +214,7 @@ func (u *upload) sendPart() error {
 		defer u.mu.Unlock()
 		if err != nil {
 			if u.err == nil {
-				u.err = fmt.Errorf("upload %q: part %d: %w", u.key, num, err)
+				u.err = fmt.Errorf("upload %q: part %d: %w", u.key, num, classify(err))
 			}
 			u.cancel()
 			return
@@ -258,7 +258,7 @@ func (u *upload) commit(ctx context.Context) error {
 		}, unsignedPayload)
 		u.releaseBuf()
 		if err != nil {
-			return fmt.Errorf("upload %q: put object: %w", u.key, err)
+			return fmt.Errorf("upload %q: put object: %w", u.key, classify(err))
 		}
 		return nil
 	}
@@ -279,7 +279,7 @@ func (u *upload) commit(ctx context.Context) error {
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
 	})
 	if err != nil {
-		return fmt.Errorf("upload %q: complete multipart upload: %w", u.key, err)
+		return fmt.Errorf("upload %q: complete multipart upload: %w", u.key, classify(err))
 	}
 	return nil
 }
@@ -299,7 +299,7 @@ func (u *upload) Abort(ctx context.Context) error {
 		return nil
 	}
 	if err := u.s.aborter.abort(u.key, u.uploadID); err != nil {
-		return fmt.Errorf("upload %q: abort multipart upload (will retry): %w", u.key, err)
+		return fmt.Errorf("upload %q: abort multipart upload (will retry): %w", u.key, classify(err))
 	}
 	return nil
 }
