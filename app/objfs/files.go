@@ -78,8 +78,11 @@ func (v *View) Create(ctx context.Context, p string) (storage.Upload, error) {
 	if err := v.needDir(ctx, path.Dir(p)); err != nil {
 		return nil, pathErr("upload", p, err)
 	}
-	if fi, err := v.stat(ctx, p); err == nil && fi.dir {
+	switch fi, err := v.stat(ctx, p); {
+	case err == nil && fi.dir:
 		return nil, pathErr("upload", p, ErrIsDir)
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return nil, pathErr("upload", p, err) // the store is failing: say so before the data is sent
 	}
 	u, err := v.store().Create(context.WithoutCancel(ctx), v.key(p))
 	if err != nil {
