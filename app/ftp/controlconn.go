@@ -5,39 +5,41 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // maxCommandLine is below ftpserverlib's 4096-byte buffer: the library drops
 // the client on a longer line, we answer 500 and go on.
 const maxCommandLine = 4000
 
-// lineTooLong replaces an overlong command line; the library answers it with
-// 500 Unknown command, and the session goes on.
-const lineTooLong = "COMMAND-LINE-TOO-LONG"
-
 // controlConn wraps an established control connection. It fixes, at the
 // protocol's edge, what ftpserverlib does not do the way FTPS clients need:
 //   - a command line over maxCommandLine bytes is replaced (500, session kept);
+//   - some commands reach the library as stand-ins (commands.go), and some
+//     replies are rewritten on their way out (replies.go); error replies are
+//     counted;
 //   - in explicit TLS the library's own 220 banner is dropped (the listener
 //     already sent one before AUTH TLS);
-//   - the passive port of each PASV/EPSV reply is noted, which ties the data
-//     connection to this session (see dataconn.go);
-//   - "421 Could not listen for passive connection" becomes 425, which asks
-//     the client to retry instead of closing the session;
-//   - a transfer that failed midway gets 451 (try again), not 550;
-//   - PROT C is refused with 536: data connections are always TLS;
+//   - the passive port of each PASV/EPSV reply is given this connection as
+//     its owner (sessionreuse.go, dataconn.go);
+//   - a transfer counts as running until its final reply is written
+//     (afterNextReply), so a draining server does not cut it;
 //   - after a failed login the library closes the connection; keepOpenOnce
 //     lets the session go on so the user can try again.
 type controlConn struct {
 	net.Conn
 	id controlID // named in the session tickets issued on it
 
-	readMu     sync.Mutex
-	raw        [4096]byte
-	line       []byte
-	ready      []byte
-	discarding bool
-	protClear  atomic.Bool
+	readMu      sync.Mutex
+	raw         [4096]byte
+	line        []byte
+	ready       []byte
+	discarding  bool
+	restPending bool // a REST waits for its transfer (commands.go)
+	protClear   atomic.Bool
+	swallowRest atomic.Int32 // replies to injected "REST 0" lines still to drop
+	since       time.Time
+	user        atomic.Pointer[string] // the login, once logged in
 
 	writeMu       sync.Mutex
 	swallowBanner bool
@@ -52,7 +54,7 @@ type controlConn struct {
 }
 
 func newControlConn(c net.Conn, id controlID, swallowBanner bool) *controlConn {
-	return &controlConn{Conn: c, id: id, swallowBanner: swallowBanner}
+	return &controlConn{Conn: c, id: id, swallowBanner: swallowBanner, since: time.Now()}
 }
 
 // Read hands the library whole lines only, each at most maxCommandLine bytes.
@@ -92,20 +94,12 @@ func (c *controlConn) feed(b []byte) {
 			continue
 		}
 		if c.discarding {
-			c.ready = append(c.ready, lineTooLong+"\r\n"...)
+			c.ready = append(c.ready, pseudoLineTooLong+"\r\n"...)
 			c.discarding = false
 			continue
 		}
-		c.noteCommand(c.line)
-		c.ready = append(c.ready, c.line...)
+		c.ready = append(c.ready, c.commandLines(c.line)...)
 		c.line = c.line[:0]
-	}
-}
-
-func (c *controlConn) noteCommand(line []byte) {
-	f := bytes.Fields(line)
-	if len(f) >= 1 && bytes.EqualFold(f[0], []byte("PROT")) {
-		c.protClear.Store(len(f) < 2 || !bytes.EqualFold(f[1], []byte("P")))
 	}
 }
 
@@ -126,7 +120,10 @@ func (c *controlConn) Write(p []byte) (int, error) {
 			return n, nil
 		}
 	}
-	p = rewriteReply(p, &c.protClear)
+	if c.swallowed(p) {
+		return n, nil
+	}
+	p = c.rewriteReply(p)
 	if isFinalReply(p) {
 		p = withCode(p, int(c.replyCode.Swap(0)))
 	}

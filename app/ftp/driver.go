@@ -109,6 +109,9 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, login, password string) (f
 	}
 	s.opts.Throttle.Succeeded(ip)
 	s.metrics.LoginsOK.Add(1)
+	if ex != nil {
+		ex.ctrl.user.Store(&user.Login)
+	}
 	log.Info("login ok", "home", "/"+user.Home, "read_only", user.ReadOnly)
 	return newSession(s, cc, user), nil
 }

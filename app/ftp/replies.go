@@ -3,7 +3,6 @@ package ftp
 import (
 	"bytes"
 	"strconv"
-	"sync/atomic"
 )
 
 // Reply rewrites: where ftpserverlib gives no hook and says something FTPS
@@ -19,6 +18,12 @@ import (
 //     upload could not be committed) becomes 451: worth retrying;
 //   - the "200" that accepts PROT C becomes 536: data connections are always
 //     TLS;
+//   - the pseudo-commands of commands.go, answered "500 Unknown command",
+//     get their real answers;
+//   - "421 PORT/EPRT command is disabled" becomes 502: 421 tells the client
+//     the server is closing the connection, which it is not;
+//   - the lines of STAT on a directory lose the literal " %s" the library
+//     puts before each;
 //   - the library answers most failed file operations with 550 whatever the
 //     cause: when the session knows better (a name that cannot be stored:
 //     553; the store unavailable: 450, or 451 for a transfer), the 550
@@ -28,17 +33,29 @@ var (
 	libTransferFailed  = []byte("550 Issue during transfer")
 	replyNoPassivePort = []byte("425 No data port is free right now: try again in a moment\r\n")
 	replyProtClear     = []byte("536 Only PROT P is supported: data connections are always encrypted\r\n")
+	libUnknownCommand  = []byte(`500 Unknown command "`)
+	libActiveDisabled  = [][]byte{[]byte("421 PORT command is disabled"), []byte("421 EPRT command is disabled")}
+	replyNoActive      = []byte("502 Active mode is not offered: use PASV or EPSV\r\n")
+	libStatLine        = []byte(" %s") // the library's STAT of a directory starts each line with it
 )
 
-// rewriteReply returns the reply to send for the library's reply p;
-// protClear is set while a PROT other than P awaits its answer.
-func rewriteReply(p []byte, protClear *atomic.Bool) []byte {
+// rewriteReply returns the reply to send for the library's reply p.
+func (c *controlConn) rewriteReply(p []byte) []byte {
 	switch {
+	case bytes.HasPrefix(p, libUnknownCommand):
+		cmd, _, _ := bytes.Cut(p[len(libUnknownCommand):], []byte(`"`))
+		if r := c.pseudoReply(string(cmd)); r != nil {
+			return r
+		}
+	case bytes.HasPrefix(p, libActiveDisabled[0]), bytes.HasPrefix(p, libActiveDisabled[1]):
+		return replyNoActive
+	case bytes.HasPrefix(p, libStatLine):
+		return append([]byte(" "), p[len(libStatLine):]...)
 	case bytes.HasPrefix(p, libNoPassivePort):
 		return replyNoPassivePort
 	case bytes.HasPrefix(p, libTransferFailed):
 		return append([]byte("451"), p[3:]...)
-	case bytes.HasPrefix(p, []byte("200 ")) && protClear.Swap(false):
+	case bytes.HasPrefix(p, []byte("200 ")) && c.protClear.Swap(false):
 		return replyProtClear
 	}
 	return p
