@@ -133,8 +133,10 @@ func newFTPServer(cfg *config.Config, st *storageSetup, log *slog.Logger) (*ftp.
 		Users: users, Throttle: auth.NewThrottle(cfg.LoginMaxFailures, cfg.LoginLockout, cfg.LoginLockout),
 		TLS: tlsCfg, TLSMode: tlsModes[cfg.TLSMode], TLSSessionReuse: tlsReuse[cfg.TLSReuse],
 		DataPortsFirst: cfg.DataPortsFirst, DataPortsCount: cfg.DataPortsCount, Passive: passiveRules(cfg.DataCIDRs),
-		IdleTimeout: cfg.IdleTimeout, RequireCloseNotify: cfg.RequireCloseNotify,
-		Metrics: metrics, Logger: log,
+		IdleTimeout: cfg.IdleTimeout, LoginTimeout: cfg.LoginTimeout, DataIdleTimeout: cfg.DataIdleTimeout,
+		MaxConnections: cfg.MaxConns, MaxConnectionsPerAddress: cfg.MaxConnsPerAddr, MaxLoginsPendingPerAddress: cfg.MaxPendingLogins,
+		RequireCloseNotify: cfg.RequireCloseNotify,
+		Metrics:            metrics, Logger: log,
 	})
 	return srv, metrics, err
 }

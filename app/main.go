@@ -116,6 +116,13 @@ func announce(cfg *config.Config, st *storageSetup, log *slog.Logger, out io.Wri
 	log.Info("ftps3 serving", "command_port", cfg.CommandPort, "tls", cfg.TLSMode,
 		"data_ports", fmt.Sprintf("%d-%d", cfg.DataPortsFirst, cfg.DataPortsFirst+cfg.DataPortsCount-1),
 		"storage", st.where, "users", len(cfg.Users), "healthcheck_port", cfg.HealthcheckPort, "http", cfg.HTTPAddr)
+	// Go raises the soft limit on open files to the hard one at start; each
+	// session may use a control, a data and a store connection.
+	var nofile syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &nofile); err == nil && nofile.Cur < uint64(3*cfg.MaxConns+100) {
+		log.Warn("the open files limit is low for FTP_MAX_CONNECTIONS: raise it (ulimit -n, or the container's nofile ulimit)",
+			"limit", nofile.Cur, "max_connections", cfg.MaxConns)
+	}
 	if u := cfg.DevUser; u != nil {
 		fmt.Fprintf(out, "\nDevelopment user: %s / %s (serving %s)\nTry:\n  curl -k --ssl-reqd ftps://%s:%s@127.0.0.1:%d/ -T README.md\n  curl -k ftps://%s:%s@127.0.0.1:%d/\n  lftp -e 'set ssl:verify-certificate no; ls; bye' -u %s,%s ftps://127.0.0.1:%d\n\n",
 			u.Login, u.Password, st.where,

@@ -92,6 +92,11 @@ type Config struct {
 	UploadStaleAge     time.Duration // abort incomplete multipart uploads idle this long at start (0: never)
 
 	IdleTimeout      time.Duration
+	LoginTimeout     time.Duration
+	DataIdleTimeout  time.Duration
+	MaxConns         int // control connections in all
+	MaxConnsPerAddr  int // per client address
+	MaxPendingLogins int // per client address, before login
 	ShutdownGrace    time.Duration
 	LoginMaxFailures int
 	LoginLockout     time.Duration
@@ -221,6 +226,19 @@ func Load(environ []string) (*Config, error) {
 	}
 
 	c.IdleTimeout = e.duration("FTP_IDLE_TIMEOUT", 15*time.Minute)
+	c.LoginTimeout = e.duration("FTP_LOGIN_TIMEOUT", time.Minute)
+	c.DataIdleTimeout = e.duration("FTP_DATA_IDLE_TIMEOUT", 2*time.Minute)
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"FTP_LOGIN_TIMEOUT", c.LoginTimeout}, {"FTP_DATA_IDLE_TIMEOUT", c.DataIdleTimeout}} {
+		if d.v < time.Second {
+			e.errorf(d.name, "%s is too short (at least 1s)", d.v)
+		}
+	}
+	c.MaxConns = e.intRange("FTP_MAX_CONNECTIONS", 1000, 1, 1_000_000)
+	c.MaxConnsPerAddr = e.intRange("FTP_MAX_CONNECTIONS_PER_ADDRESS", 100, 1, 1_000_000)
+	c.MaxPendingLogins = e.intRange("FTP_MAX_LOGINS_PENDING_PER_ADDRESS", 20, 1, 1_000_000)
 	c.ShutdownGrace = e.duration("FTP_SHUTDOWN_GRACE", 25*time.Second)
 	c.LoginMaxFailures = e.intRange("FTP_LOGIN_MAX_FAILURES", 10, 1, 1000)
 	c.LoginLockout = e.duration("FTP_LOGIN_LOCKOUT", 10*time.Minute)

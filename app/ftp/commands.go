@@ -27,6 +27,8 @@ import (
 //     other file command, a "REST 0" goes to the library first and its
 //     reply is dropped.
 //   - PROT other than P is noted, so that its 200 becomes 536 (replies.go).
+//   - PASV and EPSV first close the session's passive ports that no
+//     transfer uses (Server.releasePassive).
 const (
 	pseudoAuthAgain   = "FTPS3-AUTH-AGAIN"
 	pseudoBadRest     = "FTPS3-BAD-REST"
@@ -99,6 +101,10 @@ func (c *controlConn) commandLines(line []byte) []byte {
 		c.restPending = n > 0
 	case "RETR", "STOR", "APPE", "STOU":
 		c.restPending = false
+	case "PASV", "EPSV":
+		if c.onPassiveCommand != nil {
+			c.onPassiveCommand()
+		}
 	case "PROT":
 		c.protClear.Store(len(f) < 2 || !bytes.EqualFold(f[1], []byte("P")))
 	}

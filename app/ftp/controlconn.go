@@ -44,13 +44,15 @@ type controlConn struct {
 	writeMu       sync.Mutex
 	swallowBanner bool
 
-	metrics       *Metrics // set when the server registers the connection
-	onPassivePort func(port int)
-	afterReply    atomic.Pointer[func()]
-	replyCode     atomic.Int32 // the code a failed operation's 550 reply must carry
-	closed        atomic.Bool
-	keepOpen      atomic.Bool
-	closeOnce     sync.Once
+	metrics          *Metrics // set when the server registers the connection
+	onPassivePort    func(port int)
+	onPassiveCommand func() // a PASV or EPSV arrived
+	afterReply       atomic.Pointer[func()]
+	replyCode        atomic.Int32 // the code a failed operation's 550 reply must carry
+	closed           atomic.Bool
+	adm              *admission // its place in the connection limits
+	keepOpen         atomic.Bool
+	closeOnce        sync.Once
 }
 
 func newControlConn(c net.Conn, id controlID, swallowBanner bool) *controlConn {
@@ -161,6 +163,7 @@ func (c *controlConn) closeForReal() error {
 	var err error
 	c.closeOnce.Do(func() { err = c.Conn.Close() })
 	c.closed.Store(true)
+	c.adm.release()
 	c.runAfterReplyNow()
 	return err
 }

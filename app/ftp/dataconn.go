@@ -46,6 +46,8 @@ type dataListener struct {
 	port int
 
 	start     sync.Once
+	accepting atomic.Bool   // a transfer asked for its connection
+	expire    *time.Timer   // closes a port no transfer used
 	cands     chan net.Conn // connections from the owner's address, not yet checked
 	acceptErr chan error
 	bound     atomic.Bool // a connection was chosen: later ones are closed
@@ -65,17 +67,30 @@ func newDataListener(s *Server, l net.Listener) *dataListener {
 	if a, ok := l.Addr().(*net.TCPAddr); ok {
 		port = a.Port
 	}
-	return &dataListener{Listener: l, s: s, port: port,
+	dl := &dataListener{Listener: l, s: s, port: port,
 		cands: make(chan net.Conn, maxDataChecks), acceptErr: make(chan error, 1)}
+	// A port reserved by PASV/EPSV that no transfer uses is closed after
+	// the data idle timeout, so it cannot be held forever.
+	dl.expire = time.AfterFunc(s.opts.DataIdleTimeout, func() {
+		if !dl.accepting.Load() {
+			s.log.Info("closing a passive port no transfer used", "port", port, "after", s.opts.DataIdleTimeout.String())
+			dl.Close()
+		}
+	})
+	s.portMu.Lock()
+	s.listeners[port] = dl
+	s.portMu.Unlock()
+	return dl
 }
 
 // Accept returns the data connection once a connection from the session's
 // address arrived (the library's deadline on the port bounds the wait).
 func (l *dataListener) Accept() (net.Conn, error) {
+	l.accepting.Store(true)
 	l.start.Do(func() { go l.acceptLoop() })
 	select {
 	case c := <-l.cands:
-		return &dataConn{l: l, first: c, conn: c, closed: make(chan struct{})}, nil
+		return &dataConn{l: l, first: c, conn: c, closed: make(chan struct{}), idle: l.s.opts.DataIdleTimeout}, nil
 	case err := <-l.acceptErr:
 		return nil, err
 	}
@@ -116,6 +131,12 @@ func (l *dataListener) refuse(c net.Conn, why error) {
 func (l *dataListener) Close() error {
 	err := l.Listener.Close()
 	l.closeOnce.Do(func() {
+		l.expire.Stop()
+		l.s.portMu.Lock()
+		if l.s.listeners[l.port] == l {
+			delete(l.s.listeners, l.port)
+		}
+		l.s.portMu.Unlock()
 		go func() {
 			for {
 				select {
@@ -258,9 +279,11 @@ type dataConn struct {
 	closeOnce    sync.Once
 	closed       chan struct{}
 	rawEOF       atomic.Bool
+	timedOut     atomic.Bool
 
-	owner     *controlConn // the session's control connection
-	proof     reuseProof   // what the ClientHello proved
+	idle      time.Duration // the data idle timeout (0: none)
+	owner     *controlConn  // the session's control connection
+	proof     reuseProof    // what the ClientHello proved
 	keyShares []tls.CurveID
 
 	wmu  sync.Mutex
@@ -273,6 +296,27 @@ func boundDataConn(c net.Conn) *dataConn {
 	dc.r = bufio.NewReaderSize(rawReader{dc}, dataReadAhead)
 	dc.bindOnce.Do(func() {})
 	return dc
+}
+
+// writeRaw writes to the client's connection, which must take it within the
+// data idle timeout.
+func (c *dataConn) writeRaw(p []byte) (int, error) {
+	conn := c.raw()
+	if c.idle > 0 {
+		_ = conn.SetWriteDeadline(time.Now().Add(c.idle))
+	}
+	n, err := conn.Write(p)
+	c.noteTimeout(err)
+	return n, err
+}
+
+// noteTimeout counts a transfer ended by the data idle timeout.
+func (c *dataConn) noteTimeout(err error) {
+	var ne net.Error
+	if c.l != nil && errors.As(err, &ne) && ne.Timeout() && c.timedOut.CompareAndSwap(false, true) {
+		c.l.s.metrics.DataIdleTimeouts.Add(1)
+		c.l.s.log.Warn("data connection idle too long: transfer ended", "port", c.l.port, "idle", c.idle.String())
+	}
 }
 
 func (c *dataConn) raw() net.Conn {
@@ -301,7 +345,7 @@ func (c *dataConn) Write(p []byte) (int, error) {
 		if err := c.flushLocked(); err != nil {
 			return 0, err
 		}
-		return c.raw().Write(p)
+		return c.writeRaw(p)
 	}
 	if len(c.wbuf)+len(p) > dataWriteBatch {
 		if err := c.flushLocked(); err != nil {
@@ -309,7 +353,7 @@ func (c *dataConn) Write(p []byte) (int, error) {
 		}
 	}
 	if len(p) >= dataWriteBatch {
-		return c.raw().Write(p)
+		return c.writeRaw(p)
 	}
 	if c.wbuf == nil {
 		c.wbuf = make([]byte, 0, dataWriteBatch)
@@ -345,7 +389,7 @@ func (c *dataConn) flushLocked() error {
 	if len(c.wbuf) == 0 {
 		return nil
 	}
-	_, err := c.raw().Write(c.wbuf)
+	_, err := c.writeRaw(c.wbuf)
 	c.wbuf = c.wbuf[:0]
 	return err
 }
@@ -363,7 +407,12 @@ func (c *dataConn) Read(p []byte) (int, error) {
 type rawReader struct{ c *dataConn }
 
 func (r rawReader) Read(p []byte) (int, error) {
-	n, err := r.c.raw().Read(p)
+	conn := r.c.raw()
+	if r.c.idle > 0 {
+		_ = conn.SetReadDeadline(time.Now().Add(r.c.idle))
+	}
+	n, err := conn.Read(p)
+	r.c.noteTimeout(err)
 	if errors.Is(err, io.EOF) {
 		r.c.rawEOF.Store(true)
 	}

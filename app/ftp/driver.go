@@ -58,6 +58,14 @@ func (s *Server) ClientConnected(cc ftpserver.ClientContext) (string, error) {
 	s.sessMu.Unlock()
 	s.metrics.SessionsActive.Add(1)
 	s.metrics.SessionsTotal.Add(1)
+	time.AfterFunc(s.opts.LoginTimeout, func() {
+		if ctrl.user.Load() == nil && !ctrl.closed.Load() {
+			s.metrics.LoginTimeouts.Add(1)
+			s.log.Info("closing a connection that did not log in in time", "session", cc.ID(), "client", cc.RemoteAddr().String(), "timeout", s.opts.LoginTimeout.String())
+			_, _ = ctrl.Write([]byte("421 Login timeout: closing the connection\r\n"))
+			_ = ctrl.closeForReal()
+		}
+	})
 	s.log.Info("client connected", "session", cc.ID(), "client", cc.RemoteAddr().String())
 	return banner, nil
 }
@@ -111,6 +119,7 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, login, password string) (f
 	s.metrics.LoginsOK.Add(1)
 	if ex != nil {
 		ex.ctrl.user.Store(&user.Login)
+		ex.ctrl.adm.loggedIn()
 	}
 	log.Info("login ok", "home", "/"+user.Home, "read_only", user.ReadOnly)
 	return newSession(s, cc, user), nil

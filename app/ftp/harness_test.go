@@ -59,6 +59,7 @@ type gatewayOptions struct {
 	dirSuffix string
 	partSize  int64
 	reuse     gw.SessionReuse
+	tune      func(*gw.Options) // changes the options before the server starts
 }
 
 var certOnce sync.Once
@@ -143,13 +144,17 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 		o.dataPorts = 10
 	}
 	first := freePortRange(t, o.dataPorts)
-	srv, err := gw.New(gw.Options{
+	opts := gw.Options{
 		FS: objfs.New(g.store, o.dirSuffix), Users: users, TLS: serverTLS(t), TLSMode: o.tlsMode, TLSSessionReuse: o.reuse,
 		DataPortsFirst: first, DataPortsCount: o.dataPorts, Passive: o.passive,
 		IdleTimeout: time.Minute, RequireCloseNotify: true, LoginFailureDelay: 10 * time.Millisecond,
 		Throttle: auth.NewThrottle(50, time.Minute, time.Minute),
 		Metrics:  g.metrics, Logger: log,
-	})
+	}
+	if o.tune != nil {
+		o.tune(&opts)
+	}
+	srv, err := gw.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

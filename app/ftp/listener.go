@@ -30,6 +30,11 @@ type Listener struct {
 	deadline time.Duration
 	log      *slog.Logger
 	onConn   func(*controlConn)
+	admit    func(net.Conn) (*admission, bool) // nil: no limits
+
+	detectLate time.Duration // the wait for addresses seen late before
+	lateMu     sync.Mutex
+	late       map[string]seenAddr // addresses whose implicit clients were late
 
 	conns  chan net.Conn
 	ctx    context.Context
@@ -43,10 +48,12 @@ const (
 	preTLSMaxLine      = 512
 )
 
-func newListener(inner net.Listener, cfg func(controlID) *tls.Config, mode TLSMode, log *slog.Logger, onConn func(*controlConn)) *Listener {
+func newListener(inner net.Listener, cfg func(controlID) *tls.Config, mode TLSMode, log *slog.Logger,
+	admit func(net.Conn) (*admission, bool), onConn func(*controlConn)) *Listener {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &Listener{inner: inner, tls: cfg, mode: mode, detect: 300 * time.Millisecond, deadline: 30 * time.Second,
-		log: log, onConn: onConn, conns: make(chan net.Conn), ctx: ctx, cancel: cancel}
+	l := &Listener{inner: inner, tls: cfg, mode: mode, detect: 300 * time.Millisecond, detectLate: 2 * time.Second,
+		late: map[string]seenAddr{}, deadline: 30 * time.Second,
+		log: log, admit: admit, onConn: onConn, conns: make(chan net.Conn), ctx: ctx, cancel: cancel}
 	l.wg.Add(1)
 	go l.acceptLoop()
 	return l
@@ -88,41 +95,65 @@ func (l *Listener) acceptLoop() {
 			continue
 		}
 		delay = 0
+		var adm *admission
+		if l.admit != nil {
+			ok := false
+			if adm, ok = l.admit(c); !ok {
+				if l.mode != TLSImplicit {
+					_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+					_, _ = io.WriteString(c, "421 Too many connections: try again later\r\n")
+				}
+				c.Close()
+				continue
+			}
+		}
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
-			l.negotiate(c)
+			if !l.negotiate(c, adm) {
+				adm.release()
+			}
 		}()
 	}
 }
 
-// negotiate brings one client to an established TLS session.
-func (l *Listener) negotiate(raw net.Conn) {
+// negotiate brings one client to an established TLS session, and reports
+// whether it got there.
+func (l *Listener) negotiate(raw net.Conn, adm *admission) bool {
 	log := l.log.With("client", raw.RemoteAddr().String())
 	_ = raw.SetDeadline(time.Now().Add(l.deadline))
 	br := bufio.NewReaderSize(raw, 1024)
 	pc := &peekedConn{Conn: raw, r: br}
+	ip := hostIP(raw.RemoteAddr()).String()
 
 	implicit := l.mode == TLSImplicit
 	if l.mode == TLSAuto {
-		_ = raw.SetReadDeadline(time.Now().Add(l.detect))
+		_ = raw.SetReadDeadline(time.Now().Add(l.detectFor(ip)))
 		b, err := br.Peek(1)
 		implicit = err == nil && b[0] == tlsRecordHandshake
 		var ne net.Error
 		if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
 			raw.Close() // gone before saying anything
-			return
+			return false
 		}
 		_ = raw.SetDeadline(time.Now().Add(l.deadline))
 	}
 	if !implicit {
 		ok, err := l.preTLS(pc, br)
+		if l.mode == TLSAuto && ok {
+			l.remember(ip, false)
+		}
+		if errors.Is(err, errLateClientHello) {
+			l.remember(ip, true)
+			log.Warn("an implicit TLS client sent its ClientHello after the plaintext banner: it fails this time; its address gets a longer wait from now on",
+				"wait", l.detectLate.String())
+		}
 		if !ok {
 			if err != nil {
 				log.Debug("client left before TLS", "err", err)
 			}
 			raw.Close()
-			return
+			return false
 		}
 	}
 	id := newControlID()
@@ -130,17 +161,66 @@ func (l *Listener) negotiate(raw net.Conn) {
 	if err := tc.HandshakeContext(l.ctx); err != nil {
 		log.Info("TLS handshake failed", "err", err, "implicit", implicit)
 		raw.Close()
-		return
+		return false
 	}
 	_ = raw.SetDeadline(time.Time{})
 	cc := newControlConn(tc, id, !implicit)
+	cc.adm = adm
 	l.onConn(cc)
 	select {
 	case l.conns <- cc:
 	case <-l.ctx.Done():
 		cc.closeForReal()
 	}
+	return true
 }
+
+// detectFor is how long an auto-mode connection from ip may take to send a
+// TLS ClientHello before it gets the plaintext banner: longer for an
+// address whose implicit TLS clients were seen late, unless explicit
+// clients were seen there too (they would wait for their banner).
+func (l *Listener) detectFor(ip string) time.Duration {
+	l.lateMu.Lock()
+	defer l.lateMu.Unlock()
+	if m, ok := l.late[ip]; ok && time.Since(m.late) < lateMemory && time.Since(m.explicit) > lateMemory {
+		return l.detectLate
+	}
+	return l.detect
+}
+
+// seenAddr is what the listener remembers of an address in auto mode.
+type seenAddr struct{ late, explicit time.Time }
+
+// remember records a late implicit client (late) or an explicit one from ip.
+func (l *Listener) remember(ip string, late bool) {
+	l.lateMu.Lock()
+	defer l.lateMu.Unlock()
+	m, ok := l.late[ip]
+	if !ok && !late {
+		return // explicit clients matter only where late ones were seen
+	}
+	if len(l.late) >= maxLateAddrs && !ok {
+		for k, v := range l.late {
+			if time.Since(v.late) > lateMemory || len(l.late) >= maxLateAddrs {
+				delete(l.late, k)
+			}
+		}
+	}
+	if late {
+		m.late = time.Now()
+	} else {
+		m.explicit = time.Now()
+	}
+	l.late[ip] = m
+}
+
+// How late implicit clients are remembered.
+const (
+	lateMemory   = 24 * time.Hour
+	maxLateAddrs = 10_000
+)
+
+var errLateClientHello = errors.New("a TLS ClientHello after the plaintext banner")
 
 // preTLS speaks plaintext FTP until the client asks for AUTH TLS.
 func (l *Listener) preTLS(w io.Writer, br *bufio.Reader) (bool, error) {
@@ -152,6 +232,11 @@ func (l *Listener) preTLS(w io.Writer, br *bufio.Reader) (bool, error) {
 		return false, err
 	}
 	for i := 0; i < preTLSMaxCommands; i++ {
+		if i == 0 {
+			if b, err := br.Peek(1); err == nil && b[0] == tlsRecordHandshake {
+				return false, errLateClientHello
+			}
+		}
 		line, err := readLimitedLine(br, preTLSMaxLine)
 		if errors.Is(err, errLineTooLong) {
 			if err := reply("500 Command line too long"); err != nil {

@@ -27,6 +27,24 @@ type Metrics struct {
 	// DataConnsRefused counts connections to a passive port that were not
 	// its session's (another address, no TLS session reuse).
 	DataConnsRefused atomic.Int64
+	// ConnsRefused counts control connections refused by the limits, by
+	// reason (limits.go).
+	ConnsRefusedServer, ConnsRefusedAddress, ConnsRefusedPending atomic.Int64
+	// LoginTimeouts counts connections closed for not logging in in time.
+	LoginTimeouts atomic.Int64
+	// DataIdleTimeouts counts transfers ended for moving nothing too long.
+	DataIdleTimeouts atomic.Int64
+}
+
+func (m *Metrics) refused(reason string) {
+	switch reason {
+	case refusedServerFull:
+		m.ConnsRefusedServer.Add(1)
+	case refusedAddressFull:
+		m.ConnsRefusedAddress.Add(1)
+	case refusedLoginsQueue:
+		m.ConnsRefusedPending.Add(1)
+	}
 }
 
 var _ promtext.Source = (*Metrics)(nil)
@@ -48,5 +66,10 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 	promtext.Labelled(w, "ftps3_transfer_bytes_total", "Bytes moved by direction.", "counter",
 		s(L{"direction": "upload"}, &m.BytesUploaded), s(L{"direction": "download"}, &m.BytesDownloaded))
 	promtext.Counter(w, "ftps3_data_connections_refused_total", "Connections to a passive port refused: not from its session (address, TLS session reuse).", m.DataConnsRefused.Load())
+	promtext.Labelled(w, "ftps3_connections_refused_total", "Control connections refused by the connection limits, by reason.", "counter",
+		s(L{"reason": refusedServerFull}, &m.ConnsRefusedServer), s(L{"reason": refusedAddressFull}, &m.ConnsRefusedAddress),
+		s(L{"reason": refusedLoginsQueue}, &m.ConnsRefusedPending))
+	promtext.Counter(w, "ftps3_login_timeouts_total", "Connections closed for not logging in in time.", m.LoginTimeouts.Load())
+	promtext.Counter(w, "ftps3_data_idle_timeouts_total", "Transfers ended because their data connection moved nothing for too long.", m.DataIdleTimeouts.Load())
 	promtext.Counter(w, "ftps3_command_errors_total", "Commands answered with an error reply (4xx or 5xx).", m.ErrorReplies.Load())
 }

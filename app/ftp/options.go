@@ -29,8 +29,18 @@ type Options struct {
 	// address the client connected to.
 	Passive []PassiveRule
 
-	IdleTimeout        time.Duration
-	RequireCloseNotify bool
+	IdleTimeout time.Duration // a control connection idle this long is closed
+	// LoginTimeout closes a connection that has not logged in by then
+	// (default 1 minute).
+	LoginTimeout time.Duration
+	// DataIdleTimeout ends a transfer whose data connection moved nothing
+	// for that long (default 2 minutes); a passive port that no transfer
+	// used for that long is closed.
+	DataIdleTimeout time.Duration
+	// MaxConnections caps control connections in all, per client address,
+	// and per address before login (0: default 1000, 100 and 20).
+	MaxConnections, MaxConnectionsPerAddress, MaxLoginsPendingPerAddress int
+	RequireCloseNotify                                                   bool
 	// LoginFailureDelay slows password guessing (default 1 s).
 	LoginFailureDelay time.Duration
 

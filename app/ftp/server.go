@@ -8,6 +8,7 @@
 package ftp
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -40,8 +41,11 @@ type Server struct {
 	sessMu   sync.Mutex
 	sessions map[uint32]*controlConn // control connections of the sessions
 
-	portMu sync.Mutex
-	ports  map[int]*controlConn // passive port → the control connection it was announced to
+	limits *connLimits
+
+	portMu    sync.Mutex
+	ports     map[int]*controlConn  // passive port → the control connection it was announced to
+	listeners map[int]*dataListener // passive port → its listener, while open
 
 	draining  atomic.Bool
 	stopOnce  sync.Once // the library's Stop races with its Serve if called twice
@@ -59,6 +63,11 @@ func New(opts Options) (*Server, error) {
 	if opts.LoginFailureDelay == 0 {
 		opts.LoginFailureDelay = time.Second
 	}
+	opts.LoginTimeout = cmp.Or(opts.LoginTimeout, time.Minute)
+	opts.DataIdleTimeout = cmp.Or(opts.DataIdleTimeout, 2*time.Minute)
+	opts.MaxConnections = cmp.Or(opts.MaxConnections, 1000)
+	opts.MaxConnectionsPerAddress = cmp.Or(opts.MaxConnectionsPerAddress, 100)
+	opts.MaxLoginsPendingPerAddress = cmp.Or(opts.MaxLoginsPendingPerAddress, 20)
 	if opts.Metrics == nil {
 		opts.Metrics = &Metrics{}
 	}
@@ -72,9 +81,14 @@ func New(opts Options) (*Server, error) {
 	var key [32]byte
 	rand.Read(key[:])
 	base.SetSessionTicketKeys([][32]byte{key})
+	if base.CipherSuites == nil {
+		base.CipherSuites = aeadSuites // for TLS 1.2; TLS 1.3's are all AEAD
+	}
 	return &Server{
 		opts: opts, tlsBase: base, passive: newPassiveAddrs(opts.Passive),
-		log: opts.Logger, metrics: opts.Metrics,
+		limits:    newConnLimits(opts.MaxConnections, opts.MaxConnectionsPerAddress, opts.MaxLoginsPendingPerAddress),
+		listeners: map[int]*dataListener{},
+		log:       opts.Logger, metrics: opts.Metrics,
 		controls: map[string]*controlConn{}, sessions: map[uint32]*controlConn{},
 		ports: map[int]*controlConn{},
 	}, nil
@@ -82,7 +96,7 @@ func New(opts Options) (*Server, error) {
 
 // Serve accepts clients on l (the command port) until Shutdown.
 func (s *Server) Serve(l net.Listener) error {
-	s.listener = newListener(l, s.controlTLS, s.opts.TLSMode, s.log, s.registerControl)
+	s.listener = newListener(l, s.controlTLS, s.opts.TLSMode, s.log, s.admit, s.registerControl)
 	s.lib = ftpserver.NewFtpServer(s)
 	s.lib.Logger = s.log.With("component", "ftpserverlib")
 	if err := s.lib.Listen(); err != nil {
@@ -176,6 +190,24 @@ func (s *Server) setPortOwner(port int, c *controlConn) {
 	s.portMu.Unlock()
 }
 
+// releasePassive closes the passive ports of c that no transfer uses yet:
+// the session asks for a new one (PASV/EPSV), and the library would look
+// for a free port before closing the old one, so a session holding the last
+// free port could not get another.
+func (s *Server) releasePassive(c *controlConn) {
+	s.portMu.Lock()
+	var unused []*dataListener
+	for port, owner := range s.ports {
+		if l := s.listeners[port]; owner == c && l != nil && !l.accepting.Load() {
+			unused = append(unused, l)
+		}
+	}
+	s.portMu.Unlock()
+	for _, l := range unused {
+		l.Close()
+	}
+}
+
 // portOwner is the live control connection a passive port belongs to, or nil.
 func (s *Server) portOwner(port int) *controlConn {
 	s.portMu.Lock()
@@ -187,11 +219,31 @@ func (s *Server) portOwner(port int) *controlConn {
 	return c
 }
 
+// aeadSuites are the TLS 1.2 cipher suites offered: forward secrecy and
+// authenticated encryption only (no CBC, no SHA-1 MACs, no RSA key exchange).
+var aeadSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// admit counts a new control connection against the limits, or refuses it.
+func (s *Server) admit(c net.Conn) (*admission, bool) {
+	a, why := s.limits.admit(hostIP(c.RemoteAddr()).String())
+	if a == nil {
+		s.metrics.refused(why)
+		s.log.Warn("connection refused", "client", c.RemoteAddr().String(), "reason", why)
+		return nil, false
+	}
+	return a, true
+}
+
 // registerControl notes a control connection whose TLS is up, so that the
 // session the library starts on it can find it (by client address).
 func (s *Server) registerControl(c *controlConn) {
 	c.metrics = s.metrics
 	c.onPassivePort = func(port int) { s.setPortOwner(port, c) }
+	c.onPassiveCommand = func() { s.releasePassive(c) }
 	s.ctrlMu.Lock()
 	s.controls[c.RemoteAddr().String()] = c
 	s.ctrlMu.Unlock()

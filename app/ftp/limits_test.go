@@ -1,0 +1,186 @@
+package ftp_test
+
+import (
+	"bufio"
+	"crypto/tls"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	gw "github.com/ftps3/ftps3/app/ftp"
+)
+
+// A flood of connections from one address is capped: past the limits the
+// gateway answers 421 and closes, while a client that logs in still gets in.
+func TestConnectionLimits(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file", tlsMode: gw.TLSExplicit, tune: func(o *gw.Options) {
+		o.MaxConnectionsPerAddress, o.MaxLoginsPendingPerAddress = 7, 4
+	}})
+	banner := func() string {
+		c, err := net.Dial("tcp", g.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		return line
+	}
+	// Two users log in; then four connections that never log in fill the
+	// pending logins of this address.
+	a, b := dialRaw(t, g.addr, false), dialRaw(t, g.addr, false)
+	for _, c := range []*rawClient{a, b} {
+		c.startTLS()
+		c.login()
+	}
+	for range 4 {
+		if line := banner(); !strings.HasPrefix(line, "220 ") {
+			t.Fatalf("connection under the limits: %q", line)
+		}
+	}
+	if line := banner(); !strings.HasPrefix(line, "421 ") {
+		t.Fatalf("fifth pending login from one address: %q, want 421", line)
+	}
+	if g.metrics.ConnsRefusedPending.Load() != 1 {
+		t.Errorf("refusals counted: %d", g.metrics.ConnsRefusedPending.Load())
+	}
+	a.expect(221, "QUIT") // frees a place, but not a pending-login one
+	if line := banner(); !strings.HasPrefix(line, "421 ") {
+		t.Fatalf("still four pending logins: %q, want 421", line)
+	}
+	b.expect(200, "NOOP") // sessions already in are untouched
+}
+
+// A connection that does not log in in time is closed with 421.
+func TestLoginTimeout(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file", tune: func(o *gw.Options) { o.LoginTimeout = 300 * time.Millisecond }})
+	c := dialRaw(t, g.addr, true)
+	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, _ := c.r.ReadString('\n')
+	if !strings.HasPrefix(line, "421 ") {
+		t.Fatalf("after the login timeout: %q", line)
+	}
+	if _, err := c.r.ReadString('\n'); err == nil {
+		t.Error("the connection stayed open")
+	}
+	if g.metrics.LoginTimeouts.Load() != 1 {
+		t.Errorf("login timeouts counted: %d", g.metrics.LoginTimeouts.Load())
+	}
+	// A user who logs in is not affected.
+	u := dialRaw(t, g.addr, true)
+	u.login()
+	time.Sleep(600 * time.Millisecond) // past the timeout: the timer must not fire on a logged-in session
+	u.expect(200, "NOOP")
+}
+
+// An upload whose client goes silent ends after the data idle timeout, and
+// frees its port; a port reserved and never used is closed too.
+func TestDataIdleTimeout(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file", dataPorts: 1, tune: func(o *gw.Options) { o.DataIdleTimeout = 500 * time.Millisecond }})
+	c := dialRaw(t, g.addr, true)
+	c.login()
+	dc := c.startStor("silent.bin")
+	dc.Write([]byte("a little, then nothing"))
+	if code, msg := c.reply(); code != 451 {
+		t.Fatalf("silent upload: %q, want 451", msg)
+	}
+	if g.metrics.DataIdleTimeouts.Load() != 1 {
+		t.Errorf("data idle timeouts counted: %d", g.metrics.DataIdleTimeouts.Load())
+	}
+	g.mustNotExist(t, "silent.bin")
+	dc.Close()
+
+	port := c.epsvPort() // reserved, never used: closed after the timeout
+	other := dialRaw(t, g.addr, true)
+	other.login()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if code, _ := other.cmd("EPSV"); code == 229 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("port %d still held by a reservation nobody used", port)
+		}
+	}
+}
+
+// A session holding the only free data port can ask for a new one.
+func TestPassiveAgainOnTheLastPort(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file", dataPorts: 1})
+	c := dialRaw(t, g.addr, true)
+	c.login()
+	c.expect(229, "EPSV")
+	c.expect(227, "PASV")
+	port := c.epsvPort()
+	c.send("LIST")
+	dc := c.openData(port)
+	c.expect150()
+	io.ReadAll(dc)
+	c.expect226()
+}
+
+// TLS 1.2 offers forward secrecy and AEAD only: a client that knows nothing
+// else than CBC suites cannot connect.
+func TestTLS12OnlyAEADSuites(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file", tlsMode: gw.TLSImplicit})
+	for _, suite := range []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256} {
+		cfg := clientTLS(tls.VersionTLS12)
+		cfg.CipherSuites = []uint16{suite}
+		if c, err := tls.Dial("tcp", g.addr, cfg); err == nil {
+			c.Close()
+			t.Errorf("%s accepted", tls.CipherSuiteName(suite))
+		}
+	}
+	cfg := clientTLS(tls.VersionTLS12)
+	cfg.CipherSuites = []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}
+	c, err := tls.Dial("tcp", g.addr, cfg)
+	if err != nil {
+		t.Fatalf("ECDHE with AES-GCM refused: %v", err)
+	}
+	c.Close()
+}
+
+// In auto mode an implicit client whose ClientHello comes after the
+// detection window gets the plaintext banner and fails; its address is
+// remembered and gets a longer window, so its next attempt works. Once an
+// explicit client is seen at that address, the window is short again: the
+// explicit client would wait for its banner.
+func TestLateImplicitClientGetsALongerWindow(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file"})
+	late := func() error {
+		raw, err := net.Dial("tcp", g.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		time.Sleep(600 * time.Millisecond) // a client slow to send its ClientHello
+		tc := tls.Client(raw, clientTLS(0))
+		tc.SetDeadline(time.Now().Add(10 * time.Second))
+		if err := tc.Handshake(); err != nil {
+			return err
+		}
+		line, err := bufio.NewReader(tc).ReadString('\n')
+		if err == nil && !strings.HasPrefix(line, "220 ") {
+			t.Errorf("banner over TLS: %q", line)
+		}
+		return err
+	}
+	if err := late(); err == nil {
+		t.Fatal("a ClientHello after the plaintext banner worked: the test does not provoke what it should")
+	}
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(g.logs.String(), "sent its ClientHello after the plaintext banner"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the late ClientHello was not noticed")
+		}
+	}
+	if err := late(); err != nil {
+		t.Fatalf("second attempt from the same address: %v", err)
+	}
+	c := dialRaw(t, g.addr, false) // explicit
+	c.startTLS()
+	c.login()
+	if err := late(); err == nil {
+		t.Fatal("after an explicit client, the address still gets the long window")
+	}
+}
