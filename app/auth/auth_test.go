@@ -109,3 +109,96 @@ func TestThrottleLocksAddressNotUser(t *testing.T) {
 		t.Errorf("entries = %d", len(th.byIP))
 	}
 }
+
+// Parallel guesses from one address: the attempts being verified count as
+// failures, so no more than MaxFailures run before the address is locked.
+func TestThrottleCountsAttemptsInFlight(t *testing.T) {
+	th := NewThrottle(5, time.Minute, time.Minute)
+	var ends []func(bool)
+	for range 40 {
+		if ok, _, end := th.Begin("1.2.3.4"); ok {
+			ends = append(ends, end)
+		}
+	}
+	if len(ends) != 5 {
+		t.Fatalf("%d parallel attempts admitted, want 5", len(ends))
+	}
+	for _, end := range ends {
+		end(false)
+	}
+	if ok, wait, _ := th.Begin("1.2.3.4"); ok || wait < time.Minute-time.Second {
+		t.Fatalf("after 5 failures: allowed=%v wait=%v", ok, wait)
+	}
+	ok, _, end := th.Begin("5.6.7.8")
+	if !ok {
+		t.Fatal("another address was refused")
+	}
+	end(true)
+}
+
+// An unknown login costs the same hash verification as a known one with a
+// wrong password, so the answer's timing does not reveal which users exist.
+func TestUnknownUserCostsAVerification(t *testing.T) {
+	h, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	pb, _ := ParseHashed(HashPBKDF2("pw", "salt"), "salt")
+	for name, p := range map[string]Password{"bcrypt": Bcrypt(h), "pbkdf2": pb} {
+		users, err := NewUsers([]User{{Login: "bob", Password: p}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		users.Authenticate(ctx, "bob", "wrong")
+		users.Authenticate(ctx, "nobody", "wrong")
+		if n := users.verifications.Load(); n != 2 {
+			t.Errorf("%s: %d verifications for a wrong password and an unknown user, want 2", name, n)
+		}
+		if _, err := users.Authenticate(ctx, "nobody", "pw"); !errors.Is(err, ErrBadCredentials) {
+			t.Errorf("%s: the dummy hash let an unknown user in: %v", name, err)
+		}
+	}
+}
+
+// Under a flood of guesses, logins queue only so deep: the rest are turned
+// away at once with ErrBusy instead of waiting without bound, and a user
+// whose password was verified before gets in without a slot.
+func TestLoginQueueIsBounded(t *testing.T) {
+	h, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	users, err := NewUsers([]User{{Login: "bob", Password: Bcrypt(h)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := users.Authenticate(ctx, "bob", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	for range cap(users.slots) {
+		users.slots <- struct{}{} // every slot busy
+	}
+	results := make(chan error, 100)
+	for range 100 {
+		go func() {
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			_, err := users.Authenticate(ctx, "mallory", "guess")
+			results <- err
+		}()
+	}
+	busy := 0
+	for range 100 - maxWaitingPerSlot*cap(users.slots) {
+		if err := <-results; errors.Is(err, ErrBusy) {
+			busy++
+		}
+	}
+	if busy != 100-maxWaitingPerSlot*cap(users.slots) {
+		t.Errorf("%d guesses turned away at once, want %d", busy, 100-maxWaitingPerSlot*cap(users.slots))
+	}
+	if _, err := users.Authenticate(ctx, "bob", "pw"); err != nil {
+		t.Errorf("a known user during the flood: %v", err)
+	}
+	for range cap(users.slots) {
+		<-users.slots
+	}
+	for range maxWaitingPerSlot * cap(users.slots) {
+		<-results
+	}
+}

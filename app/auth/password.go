@@ -5,6 +5,7 @@ package auth
 import (
 	"crypto/hmac"
 	"crypto/pbkdf2"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -83,4 +84,27 @@ func ParseHashed(hashed, salt string) (Password, error) {
 func HashPBKDF2(password, salt string) string {
 	key, _ := pbkdf2.Key(sha256.New, password, []byte(salt), AioftpsIterations, sha256.Size)
 	return base64.StdEncoding.EncodeToString(key)
+}
+
+// dummyLike returns a password of the same kind and cost as p, that no
+// password matches in practice: verifying it costs what verifying p does.
+func dummyLike(p Password) Password {
+	secret := make([]byte, 24)
+	rand.Read(secret)
+	switch p := p.(type) {
+	case PBKDF2:
+		hash := make([]byte, len(p.Hash))
+		rand.Read(hash)
+		return PBKDF2{Hash: hash, Salt: base64.StdEncoding.EncodeToString(secret), Iterations: p.Iterations}
+	case Bcrypt:
+		cost, err := bcrypt.Cost(p)
+		if err != nil {
+			cost = bcrypt.DefaultCost
+		}
+		h, err := bcrypt.GenerateFromPassword(secret, cost)
+		if err == nil {
+			return Bcrypt(h)
+		}
+	}
+	return p
 }

@@ -20,6 +20,7 @@ type Throttle struct {
 
 type failures struct {
 	count       int
+	inFlight    int // attempts being verified now
 	first       time.Time
 	lockedUntil time.Time
 }
@@ -54,6 +55,45 @@ func (t *Throttle) Allowed(ip string) (bool, time.Duration) {
 	return true, 0
 }
 
+// Begin starts a login attempt from ip. Attempts being verified count as
+// failures until they end, so that parallel guesses cannot all run before
+// the first failure is recorded. If it is allowed, end must be called with
+// the outcome.
+func (t *Throttle) Begin(ip string) (allowed bool, wait time.Duration, end func(ok bool)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	t.gc(now)
+	f := t.byIP[ip]
+	if f == nil {
+		f = &failures{first: now}
+		t.byIP[ip] = f
+	}
+	if now.Before(f.lockedUntil) {
+		return false, f.lockedUntil.Sub(now), nil
+	}
+	if now.Sub(f.first) > t.Window && f.inFlight == 0 {
+		f.count, f.first = 0, now
+	}
+	if f.count+f.inFlight >= t.MaxFailures {
+		return false, time.Second, nil // the attempts in flight may still succeed
+	}
+	f.inFlight++
+	var once sync.Once
+	return true, 0, func(ok bool) {
+		once.Do(func() {
+			t.mu.Lock()
+			f.inFlight--
+			t.mu.Unlock()
+			if ok {
+				t.Succeeded(ip)
+			} else {
+				t.Failed(ip)
+			}
+		})
+	}
+}
+
 // Failed records a failed login from ip.
 func (t *Throttle) Failed(ip string) {
 	t.mu.Lock()
@@ -61,9 +101,12 @@ func (t *Throttle) Failed(ip string) {
 	now := t.now()
 	t.gc(now)
 	f := t.byIP[ip]
-	if f == nil || now.Sub(f.first) > t.Window {
+	if f == nil {
 		f = &failures{first: now}
 		t.byIP[ip] = f
+	}
+	if now.Sub(f.first) > t.Window {
+		f.count, f.first = 0, now
 	}
 	f.count++
 	if f.count >= t.MaxFailures {
@@ -72,10 +115,14 @@ func (t *Throttle) Failed(ip string) {
 	}
 }
 
-// Succeeded forgets the failures of ip.
+// Succeeded forgets the failures of ip (not its attempts in flight).
 func (t *Throttle) Succeeded(ip string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if f := t.byIP[ip]; f != nil && f.inFlight > 0 {
+		f.count = 0
+		return
+	}
 	delete(t.byIP, ip)
 }
 
@@ -85,7 +132,7 @@ func (t *Throttle) gc(now time.Time) {
 		return
 	}
 	for ip, f := range t.byIP {
-		if now.Sub(f.first) > t.Window && now.After(f.lockedUntil) {
+		if now.Sub(f.first) > t.Window && now.After(f.lockedUntil) && f.inFlight == 0 {
 			delete(t.byIP, ip)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // ErrBadCredentials is the one answer to an unknown user or a wrong password.
@@ -32,6 +33,14 @@ type Users struct {
 	byLogin map[string]*User
 	slots   chan struct{}
 	key     [32]byte
+	// dummy is verified for unknown logins, at the cost of the users'
+	// hashes, so that the time of an answer does not tell which logins exist.
+	dummy Password
+	// waiting counts logins queued for a verification slot; past
+	// maxWaitingPerSlot per slot, new ones are turned away at once, so a
+	// flood of guesses cannot make real logins wait without bound.
+	waiting       atomic.Int64
+	verifications atomic.Int64 // expensive verifications run (for tests)
 
 	mu       sync.Mutex
 	verified map[string][]byte // login → HMAC(key, password) of the last good password
@@ -69,8 +78,35 @@ func NewUsers(users []User) (*Users, error) {
 	for i := range users {
 		usr := users[i]
 		u.byLogin[usr.Login] = &usr
+		if u.dummy == nil && usr.Password.Expensive() {
+			u.dummy = dummyLike(usr.Password)
+		}
 	}
 	return u, nil
+}
+
+// ErrBusy turns a login away while too many are being verified.
+var ErrBusy = errors.New("too many logins are being checked: try again in a moment")
+
+// maxWaitingPerSlot bounds the logins queued per verification slot.
+const maxWaitingPerSlot = 4
+
+// verify checks an expensive password in a verification slot.
+func (u *Users) verify(ctx context.Context, p Password, password string) (bool, error) {
+	if u.waiting.Add(1) > int64(maxWaitingPerSlot*cap(u.slots)) {
+		u.waiting.Add(-1)
+		return false, ErrBusy
+	}
+	select {
+	case u.slots <- struct{}{}:
+		u.waiting.Add(-1)
+	case <-ctx.Done():
+		u.waiting.Add(-1)
+		return false, ctx.Err()
+	}
+	defer func() { <-u.slots }()
+	u.verifications.Add(1)
+	return p.Verify(password), nil
 }
 
 // Len is the number of users.
@@ -80,6 +116,11 @@ func (u *Users) Len() int { return len(u.byLogin) }
 func (u *Users) Authenticate(ctx context.Context, login, password string) (*User, error) {
 	usr, ok := u.byLogin[login]
 	if !ok {
+		if u.dummy != nil {
+			if _, err := u.verify(ctx, u.dummy, password); err != nil {
+				return nil, err // as a known user's would
+			}
+		}
 		return nil, ErrBadCredentials
 	}
 	if !usr.Password.Expensive() {
@@ -97,13 +138,10 @@ func (u *Users) Authenticate(ctx context.Context, login, password string) (*User
 	if known != nil && hmac.Equal(known, sum) {
 		return usr, nil
 	}
-	select {
-	case u.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	ok, err := u.verify(ctx, usr.Password, password)
+	if err != nil {
+		return nil, err
 	}
-	ok = usr.Password.Verify(password)
-	<-u.slots
 	if !ok {
 		return nil, ErrBadCredentials
 	}

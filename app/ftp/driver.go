@@ -94,7 +94,8 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, login, password string) (f
 	ex, _ := cc.Extra().(*sessionExtra)
 	ip := hostIP(cc.RemoteAddr()).String()
 	log := s.log.With("session", cc.ID(), "client", cc.RemoteAddr().String(), "user", login)
-	if ok, wait := s.opts.Throttle.Allowed(ip); !ok {
+	allowed, wait, end := s.opts.Throttle.Begin(ip)
+	if !allowed {
 		s.metrics.LoginsThrottled.Add(1)
 		log.Warn("login refused: too many failures from this address", "retry_after", wait.Round(time.Second).String())
 		return nil, fmt.Errorf("too many failed logins from %s: try again in %s", ip, wait.Round(time.Second))
@@ -102,8 +103,18 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, login, password string) (f
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	user, err := s.opts.Users.Authenticate(ctx, login, password)
+	if errors.Is(err, auth.ErrBusy) {
+		end(true) // not a failure of this address
+		s.metrics.LoginsThrottled.Add(1)
+		log.Warn("login refused: too many logins being checked")
+		return nil, err
+	}
+	end(err == nil)
+	if err == nil && ex != nil {
+		ex.ctrl.user.Store(&user.Login)
+		ex.ctrl.adm.loggedIn()
+	}
 	if err != nil {
-		s.opts.Throttle.Failed(ip)
 		s.metrics.LoginsFailed.Add(1)
 		log.Warn("login failed", "err", err)
 		time.Sleep(s.opts.LoginFailureDelay)
@@ -115,12 +126,7 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, login, password string) (f
 		}
 		return nil, auth.ErrBadCredentials
 	}
-	s.opts.Throttle.Succeeded(ip)
 	s.metrics.LoginsOK.Add(1)
-	if ex != nil {
-		ex.ctrl.user.Store(&user.Login)
-		ex.ctrl.adm.loggedIn()
-	}
 	log.Info("login ok", "home", "/"+user.Home, "read_only", user.ReadOnly)
 	return newSession(s, cc, user), nil
 }

@@ -60,6 +60,7 @@ type gatewayOptions struct {
 	partSize  int64
 	reuse     gw.SessionReuse
 	tune      func(*gw.Options) // changes the options before the server starts
+	wrapStore func(storage.Store) storage.Store
 }
 
 var certOnce sync.Once
@@ -132,6 +133,9 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 			t.Fatal(err)
 		}
 		g.s3, g.store = s, s
+	}
+	if o.wrapStore != nil {
+		g.store = o.wrapStore(g.store)
 	}
 	if o.users == nil {
 		o.users = []auth.User{{Login: testUser, Password: auth.Plain(testPass)}}

@@ -2,6 +2,7 @@ package ftp_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"io"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	gw "github.com/ftps3/ftps3/app/ftp"
+	"github.com/ftps3/ftps3/app/storage"
 )
 
 // A flood of connections from one address is capped: past the limits the
@@ -183,4 +185,40 @@ func TestLateImplicitClientGetsALongerWindow(t *testing.T) {
 	if err := late(); err == nil {
 		t.Fatal("after an explicit client, the address still gets the long window")
 	}
+}
+
+// slowList makes List wait until released: a listing in progress.
+type slowList struct {
+	storage.Store
+	started, release chan struct{}
+}
+
+func (s *slowList) List(ctx context.Context, prefix string, opts storage.ListOptions, fn func(storage.Object) error) error {
+	if prefix == "big/" && !opts.Recursive && opts.Limit == 0 {
+		s.started <- struct{}{}
+		<-s.release
+	}
+	return s.Store.List(ctx, prefix, opts, fn)
+}
+
+// Listings are bounded like data ports, STAT of a directory included: with
+// one port, a second listing while one runs is turned away with 450.
+func TestListingsAreBounded(t *testing.T) {
+	slow := &slowList{started: make(chan struct{}, 4), release: make(chan struct{})}
+	g := startGateway(t, gatewayOptions{backend: "file", dataPorts: 1,
+		wrapStore: func(s storage.Store) storage.Store { slow.Store = s; return slow }})
+	a, b := dialRaw(t, g.addr, true), dialRaw(t, g.addr, true)
+	a.login()
+	b.login()
+	a.expect(257, "MKD big")
+	a.send("STAT big")
+	<-slow.started
+	if code, msg := b.cmd("STAT big"); code != 450 {
+		t.Errorf("second listing while one runs: %q, want 450", msg)
+	}
+	close(slow.release)
+	if code, msg := a.reply(); code != 212 {
+		t.Errorf("first listing: %q", msg)
+	}
+	b.expect(212, "STAT big")
 }

@@ -41,7 +41,8 @@ type Server struct {
 	sessMu   sync.Mutex
 	sessions map[uint32]*controlConn // control connections of the sessions
 
-	limits *connLimits
+	limits   *connLimits
+	listings chan struct{} // one per data port: listings in progress
 
 	portMu    sync.Mutex
 	ports     map[int]*controlConn  // passive port → the control connection it was announced to
@@ -88,6 +89,7 @@ func New(opts Options) (*Server, error) {
 		opts: opts, tlsBase: base, passive: newPassiveAddrs(opts.Passive),
 		limits:    newConnLimits(opts.MaxConnections, opts.MaxConnectionsPerAddress, opts.MaxLoginsPendingPerAddress),
 		listeners: map[int]*dataListener{},
+		listings:  make(chan struct{}, max(1, opts.DataPortsCount)),
 		log:       opts.Logger, metrics: opts.Metrics,
 		controls: map[string]*controlConn{}, sessions: map[uint32]*controlConn{},
 		ports: map[int]*controlConn{},

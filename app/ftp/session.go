@@ -60,8 +60,24 @@ func (ss *session) Stat(name string) (os.FileInfo, error) {
 	return fi, nil
 }
 
-// ReadDir implements the listing extension (LIST, NLST, MLSD).
+// errTooManyListings turns a listing away while as many run as there are
+// data ports: STAT of a directory lists on the control connection, outside
+// the data ports' own limit.
+var errTooManyListings = errors.New("too many listings in progress: try again in a moment")
+
+// ReadDir implements the listing extension (LIST, NLST, MLSD, STAT of a
+// directory).
 func (ss *session) ReadDir(name string) ([]os.FileInfo, error) {
+	select {
+	case ss.s.listings <- struct{}{}:
+		defer func() { <-ss.s.listings }()
+	default:
+		if ss.ctrl != nil {
+			ss.ctrl.setReplyCode(450)
+		}
+		ss.log.Warn("listing refused: too many in progress", "path", name)
+		return nil, errTooManyListings
+	}
 	ctx, cancel := opCtx()
 	defer cancel()
 	list, err := ss.view.ReadDir(ctx, name)

@@ -3,12 +3,15 @@ package ftp_test
 import (
 	"bytes"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jlaffaye/ftp"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ftps3/ftps3/app/auth"
+	gw "github.com/ftps3/ftps3/app/ftp"
 )
 
 func TestHomeAndReadOnly(t *testing.T) {
@@ -70,5 +73,36 @@ func TestLoginThrottling(t *testing.T) {
 	}
 	if g.metrics.LoginsThrottled.Load() == 0 || g.metrics.LoginsFailed.Load() != 50 {
 		t.Errorf("metrics: failed %d throttled %d", g.metrics.LoginsFailed.Load(), g.metrics.LoginsThrottled.Load())
+	}
+}
+
+// 40 guesses at once from one address against a hashed password: only as
+// many as the failure limit are checked; the rest are refused at once.
+func TestParallelGuessesAreThrottled(t *testing.T) {
+	h, _ := bcrypt.GenerateFromPassword([]byte(testPass), bcrypt.MinCost)
+	g := startGateway(t, gatewayOptions{backend: "file",
+		users: []auth.User{{Login: testUser, Password: auth.Bcrypt(h)}},
+		tune:  func(o *gw.Options) { o.Throttle = auth.NewThrottle(5, time.Minute, time.Minute) }})
+	var wg sync.WaitGroup
+	for range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := ftp.Dial(g.addr, ftp.DialWithTLS(clientTLS(0)), ftp.DialWithTimeout(10*time.Second))
+			if err != nil {
+				return
+			}
+			defer c.Quit()
+			if err := c.Login(testUser, "guess"); err == nil {
+				t.Error("a guess logged in")
+			}
+		}()
+	}
+	wg.Wait()
+	// (Past 20 connections waiting to log in, the address is also refused
+	// at the door.)
+	failed, throttled, atDoor := g.metrics.LoginsFailed.Load(), g.metrics.LoginsThrottled.Load(), g.metrics.ConnsRefusedPending.Load()
+	if failed > 5 || failed+throttled+atDoor != 40 {
+		t.Errorf("%d guesses checked, %d refused, %d turned away at the door: want at most 5 checked", failed, throttled, atDoor)
 	}
 }
