@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // ErrBadCredentials is the one answer to an unknown user or a wrong password.
@@ -22,6 +24,12 @@ type User struct {
 	// otherwise it ends with "/").
 	Home     string
 	ReadOnly bool
+	// PublicKeys log the user in over SFTP (keys.go); a user with keys and
+	// no password has Password NoPassword{}.
+	PublicKeys []ssh.PublicKey
+	// Protocols the user may log in over (ProtocolFTP, ProtocolSFTP); empty
+	// means all.
+	Protocols []string
 }
 
 // Users checks logins. Expensive hashes (PBKDF2 with a million iterations,
