@@ -163,4 +163,3 @@ func TestParamiko(t *testing.T) {
 	}
 	g.noIncompleteUploads(t)
 }
-

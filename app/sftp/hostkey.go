@@ -84,3 +84,12 @@ func LoadOrGenerateHostKey(path string) (s ssh.Signer, generated bool, err error
 
 // Fingerprint is the SHA256 fingerprint clients show ("SHA256:...").
 func Fingerprint(s ssh.Signer) string { return ssh.FingerprintSHA256(s.PublicKey()) }
+
+// LoadHostKey reads the host key at path.
+func LoadHostKey(path string) (ssh.Signer, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseHostKey(data)
+}
