@@ -51,6 +51,8 @@ func hostKey(cfg *config.Config, log *slog.Logger) (ssh.Signer, error) {
 			return nil, fmt.Errorf("SFTP_HOST_KEY_PEM: %w", err)
 		}
 		return k, nil
+	case cfg.SFTPHostKeySeed != "":
+		return sftp.HostKeyFromSeed(cfg.SFTPHostKeySeed)
 	case cfg.SFTPHostKeyGenerate:
 		k, generated, err := sftp.LoadOrGenerateHostKey(cfg.SFTPHostKeyFile)
 		if err != nil {

@@ -79,6 +79,7 @@ type Config struct {
 	SFTPPort            int
 	SFTPHostKeyFile     string
 	SFTPHostKeyPEM      string
+	SFTPHostKeySeed     string // random text the ed25519 host key is derived from
 	SFTPHostKeyGenerate bool
 
 	HealthcheckPort int

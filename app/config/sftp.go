@@ -31,11 +31,21 @@ func loadSFTP(e *env, c *Config) {
 		}
 	}
 	c.SFTPHostKeyPEM = e.str("SFTP_HOST_KEY_PEM", "")
+	c.SFTPHostKeySeed = e.str("SFTP_HOST_KEY_SEED", "")
 	file, fileSet := e.lookup("SFTP_HOST_KEY_FILE")
+	set := 0
+	for _, ok := range []bool{c.SFTPHostKeyPEM != "", c.SFTPHostKeySeed != "", fileSet} {
+		if ok {
+			set++
+		}
+	}
+	if c.SFTPHostKeySeed != "" && len(c.SFTPHostKeySeed) < 32 {
+		e.errorf("SFTP_HOST_KEY_SEED", "%d characters is too short: use at least 32 random characters", len(c.SFTPHostKeySeed))
+	}
 	switch {
-	case c.SFTPHostKeyPEM != "" && fileSet:
-		e.errorf("SFTP_HOST_KEY_PEM", "set together with SFTP_HOST_KEY_FILE; keep one")
-	case c.SFTPHostKeyPEM != "":
+	case set > 1:
+		e.errorf("SFTP_HOST_KEY_PEM", "SFTP_HOST_KEY_PEM, SFTP_HOST_KEY_SEED and SFTP_HOST_KEY_FILE: set one")
+	case c.SFTPHostKeyPEM != "", c.SFTPHostKeySeed != "":
 	case fileSet:
 		c.SFTPHostKeyFile = file
 	default:

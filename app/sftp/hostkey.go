@@ -3,6 +3,7 @@ package sftp
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -92,4 +93,13 @@ func LoadHostKey(path string) (ssh.Signer, error) {
 		return nil, err
 	}
 	return ParseHostKey(data)
+}
+
+// HostKeyFromSeed derives an ed25519 host key from secret text (its
+// SHA-256 is the key's seed): every gateway given the same text has the
+// same key. It lets a deployment keep its host key in a secret that
+// Secrets Manager generates, with no key-generating step.
+func HostKeyFromSeed(seed string) (ssh.Signer, error) {
+	sum := sha256.Sum256([]byte(seed))
+	return ssh.NewSignerFromKey(ed25519.NewKeyFromSeed(sum[:]))
 }
