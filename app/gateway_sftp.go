@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -56,7 +57,14 @@ func hostKey(cfg *config.Config, log *slog.Logger) (ssh.Signer, error) {
 	case cfg.SFTPHostKeyGenerate:
 		k, generated, err := sftp.LoadOrGenerateHostKey(cfg.SFTPHostKeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("SFTP host key (generated, kept at %s; set SFTP_HOST_KEY_FILE or SFTP_HOST_KEY_PEM): %w", cfg.SFTPHostKeyFile, err)
+			// A read-only file system (the image's root): serve with a key
+			// of this run only, and say so.
+			if k, err = sftp.HostKeyFromSeed(rand.Text() + rand.Text()); err != nil {
+				return nil, err
+			}
+			log.Warn("cannot keep a generated SFTP host key: using one for this run only (its fingerprint changes at every start); set SFTP_HOST_KEY_FILE, SFTP_HOST_KEY_PEM or SFTP_HOST_KEY_SEED",
+				"file", cfg.SFTPHostKeyFile, "fingerprint", sftp.Fingerprint(k))
+			return k, nil
 		}
 		if generated {
 			log.Warn("no SFTP_HOST_KEY_FILE/SFTP_HOST_KEY_PEM: generated an SFTP host key", "file", cfg.SFTPHostKeyFile, "fingerprint", sftp.Fingerprint(k))
