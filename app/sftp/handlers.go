@@ -46,9 +46,6 @@ func (h *handlers) fail(op, p string, err error) error {
 // Fileread opens a download: ranged GETs with read-ahead (download.go).
 func (h *handlers) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	p := objfs.Clean(r.Filepath)
-	if h.s.draining.Load() {
-		return nil, h.fail("download", p, errDraining)
-	}
 	ctx, cancel := opCtx(r)
 	defer cancel()
 	fi, err := h.view.Stat(ctx, p)
@@ -58,7 +55,9 @@ func (h *handlers) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	case fi.IsDir():
 		return nil, h.fail("download", p, &fs.PathError{Op: "download", Path: p, Err: objfs.ErrIsDir})
 	}
-	h.transferStarted()
+	if err := h.transferStarted(); err != nil {
+		return nil, h.fail("download", p, err)
+	}
 	return &downloadFile{h: h, view: h.view, path: p, size: fi.Size(), keep: h.s.opts.ReadAhead, start: time.Now()}, nil
 }
 
@@ -66,9 +65,6 @@ func (h *handlers) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 // written in order (upload.go) and committed at CLOSE.
 func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	p := objfs.Clean(r.Filepath)
-	if h.s.draining.Load() {
-		return nil, h.fail("upload", p, errDraining)
-	}
 	flags := r.Pflags()
 	ctx, cancel := opCtx(r)
 	defer cancel()
@@ -89,18 +85,30 @@ func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 			return nil, h.fail("upload", p, errExisting)
 		}
 	}
-	up, err := h.view.Create(ctx, p)
-	if err != nil {
+	if err := h.transferStarted(); err != nil {
 		return nil, h.fail("upload", p, err)
 	}
-	h.transferStarted()
+	up, err := h.view.Create(ctx, p)
+	if err != nil {
+		h.transferEnded()
+		return nil, h.fail("upload", p, err)
+	}
 	return &uploadFile{h: h, up: up, path: p, window: h.s.opts.WriteWindow, start: time.Now(),
 		pending: map[int64][]byte{}}, nil
 }
 
-func (h *handlers) transferStarted() {
+// transferStarted counts a transfer for the drain, or refuses it once the
+// server is draining (under the lock Shutdown sets draining with, so no
+// transfer starts after Shutdown began waiting).
+func (h *handlers) transferStarted() error {
+	h.s.mu.Lock()
+	defer h.s.mu.Unlock()
+	if h.s.draining.Load() {
+		return errDraining
+	}
 	h.s.transfers.Add(1)
 	h.s.metrics.TransfersActive.Add(1)
+	return nil
 }
 
 func (h *handlers) transferEnded() {
