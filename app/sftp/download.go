@@ -38,8 +38,9 @@ type downloadFile struct {
 
 	mu     sync.Mutex
 	stream io.ReadCloser
-	pos    int64   // offset of the stream's next byte
-	chunks []chunk // contiguous, ending at pos
+	pos    int64    // offset of the stream's next byte
+	chunks []chunk  // contiguous, ending at pos
+	spare  [][]byte // buffers of dropped chunks, reused
 	kept   int
 	sent   int64
 	opens  int
@@ -90,6 +91,9 @@ func (d *downloadFile) reopen(off int64) error {
 		d.stream.Close()
 		d.stream = nil
 	}
+	for _, c := range d.chunks {
+		d.spare = append(d.spare, c.data[:0])
+	}
 	d.chunks, d.kept = nil, 0
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -110,7 +114,12 @@ func (d *downloadFile) fill() error {
 	if n <= 0 {
 		return io.EOF
 	}
-	buf := make([]byte, n)
+	var buf []byte
+	if k := len(d.spare); k > 0 {
+		buf, d.spare = d.spare[k-1][:n], d.spare[:k-1]
+	} else {
+		buf = make([]byte, n, readChunk)
+	}
 	got, err := io.ReadFull(d.stream, buf)
 	if got > 0 {
 		d.chunks = append(d.chunks, chunk{off: d.pos, data: buf[:got]})
@@ -118,6 +127,8 @@ func (d *downloadFile) fill() error {
 		d.kept += got
 		for d.kept > d.keep && len(d.chunks) > 1 {
 			d.kept -= len(d.chunks[0].data)
+			d.spare = append(d.spare, d.chunks[0].data[:0])
+			d.chunks[0] = chunk{}
 			d.chunks = d.chunks[1:]
 		}
 	}
@@ -174,7 +185,7 @@ func (d *downloadFile) Close() error {
 	if d.stream != nil {
 		d.stream.Close()
 	}
-	d.chunks = nil
+	d.chunks, d.spare = nil, nil
 	m := d.h.s.metrics
 	if d.err != nil {
 		m.DownloadsFailed.Add(1)
