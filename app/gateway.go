@@ -115,7 +115,7 @@ func (st *storageSetup) close(log *slog.Logger) {
 }
 
 // newFTPServer maps the configuration onto the FTPS front door.
-func newFTPServer(cfg *config.Config, st *storageSetup, log *slog.Logger) (*ftp.Server, *ftp.Metrics, error) {
+func newFTPServer(cfg *config.Config, st *storageSetup, throttle *auth.Throttle, log *slog.Logger) (*ftp.Server, *ftp.Metrics, error) {
 	tlsCfg, generated, err := tlsConfig(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -123,14 +123,14 @@ func newFTPServer(cfg *config.Config, st *storageSetup, log *slog.Logger) (*ftp.
 	if generated {
 		log.Warn("no certificate at FTP_TLS_CERT_FILE/FTP_TLS_KEY_FILE: using a self-signed one (clients must skip verification)", "cert_file", cfg.TLSCertFile)
 	}
-	users, err := auth.NewUsers(cfg.Users)
+	users, err := auth.NewUsers(auth.ForProtocol(cfg.Users, auth.ProtocolFTP))
 	if err != nil {
 		return nil, nil, fmt.Errorf("users: %w", err)
 	}
 	metrics := &ftp.Metrics{}
 	srv, err := ftp.New(ftp.Options{
 		FS:    objfs.New(st.store, cfg.S3.DirSuffix),
-		Users: users, Throttle: auth.NewThrottle(cfg.LoginMaxFailures, cfg.LoginLockout, cfg.LoginLockout),
+		Users: users, Throttle: throttle,
 		TLS: tlsCfg, TLSMode: tlsModes[cfg.TLSMode], TLSSessionReuse: tlsReuse[cfg.TLSReuse],
 		DataPortsFirst: cfg.DataPortsFirst, DataPortsCount: cfg.DataPortsCount, Passive: passiveRules(cfg.DataCIDRs),
 		IdleTimeout: cfg.IdleTimeout, LoginTimeout: cfg.LoginTimeout, DataIdleTimeout: cfg.DataIdleTimeout,

@@ -59,7 +59,12 @@ func run(ctx context.Context, environ []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ftpSrv, ftpMetrics, err := newFTPServer(cfg, st, log)
+	throttle := newThrottle(cfg)
+	ftpSrv, ftpMetrics, err := newFTPServer(cfg, st, throttle, log)
+	if err != nil {
+		return err
+	}
+	sftpSrv, sftpMetrics, hostKey, err := newSFTPServer(cfg, st, throttle, log)
 	if err != nil {
 		return err
 	}
@@ -67,16 +72,32 @@ func run(ctx context.Context, environ []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("FTP_COMMAND_PORT %d: %w", cfg.CommandPort, err)
 	}
-	hs, err := health.Start(":"+strconv.Itoa(cfg.HealthcheckPort), cfg.HTTPAddr, promtext.Sources{ftpMetrics, st}, cfg.HTTPPprof, log)
+	var sftpLn net.Listener
+	sources := promtext.Sources{ftpMetrics, st}
+	if sftpSrv != nil {
+		if sftpLn, err = net.Listen("tcp", ":"+strconv.Itoa(cfg.SFTPPort)); err != nil {
+			ln.Close()
+			return fmt.Errorf("SFTP_PORT %d: %w", cfg.SFTPPort, err)
+		}
+		sources = append(sources, sftpMetrics)
+	}
+	hs, err := health.Start(":"+strconv.Itoa(cfg.HealthcheckPort), cfg.HTTPAddr, sources, cfg.HTTPPprof, log)
 	if err != nil {
 		ln.Close()
+		if sftpLn != nil {
+			sftpLn.Close()
+		}
 		return fmt.Errorf("HEALTHCHECK_PORT/FTP_HTTP_ADDR: %w", err)
 	}
 	defer hs.Close()
 
-	served := make(chan error, 1)
+	served := make(chan error, 2)
 	go func() { served <- ftpSrv.Serve(ln) }()
+	if sftpSrv != nil {
+		go func() { served <- sftpSrv.Serve(sftpLn) }()
+	}
 	announce(cfg, st, log, out)
+	announceSFTP(cfg, hostKey, log, out)
 
 	if err := waitForStop(ctx, served, log, cfg.ShutdownGrace); err != nil {
 		return err
@@ -84,9 +105,19 @@ func run(ctx context.Context, environ []string, out io.Writer) error {
 	hs.Drain()
 	gctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
+	sftpDone := make(chan struct{})
+	go func() {
+		defer close(sftpDone)
+		if sftpSrv != nil {
+			if err := sftpSrv.Shutdown(gctx); err != nil {
+				log.Warn("shutdown", "protocol", "sftp", "err", err)
+			}
+		}
+	}()
 	if err := ftpSrv.Shutdown(gctx); err != nil {
 		log.Warn("shutdown", "err", err)
 	}
+	<-sftpDone
 	st.close(log)
 	log.Info("stopped")
 	return nil

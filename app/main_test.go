@@ -32,9 +32,11 @@ func freePort(t *testing.T) int {
 func TestEmbeddedDefault(t *testing.T) {
 	dir := t.TempDir()
 	cmdPort, health, httpPort := freePort(t), freePort(t), freePort(t)
+	sftpPort := freePort(t)
 	env := []string{"HOME=" + dir, "FTP_STORAGE_DIR=" + dir + "/data",
 		fmt.Sprintf("FTP_COMMAND_PORT=%d", cmdPort), fmt.Sprintf("FTP_DATA_PORTS_FIRST=%d", 20000+cmdPort%10000), "FTP_DATA_PORTS_COUNT=5",
-		fmt.Sprintf("HEALTHCHECK_PORT=%d", health), fmt.Sprintf("FTP_HTTP_ADDR=127.0.0.1:%d", httpPort)}
+		fmt.Sprintf("HEALTHCHECK_PORT=%d", health), fmt.Sprintf("FTP_HTTP_ADDR=127.0.0.1:%d", httpPort),
+		fmt.Sprintf("SFTP_PORT=%d", sftpPort)}
 	out := &testenv.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -59,6 +61,7 @@ func TestEmbeddedDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Quit()
+	checkEmbeddedSFTP(t, out.String(), dir, sftpPort, m[1], m[2])
 
 	if conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", health)); err != nil {
 		t.Errorf("health check port: %v", err)

@@ -15,7 +15,7 @@ CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$OUT/ftps3" ./app
 go build -o "$OUT/benchtool" ./internal/benchtool
 if [ "${1:-}" = "-quick" ]; then
 	shift
-	set -- -size 128MiB -rounds 3 -concurrency 10 -concurrent-size 16MiB -objects 2000 -logins 50 "$@"
+	set -- -size 128MiB -rounds 3 -concurrency 10 -concurrent-size 16MiB -objects 2000 -logins 50 -small-files 200 "$@"
 fi
 [ "${1:-}" = "--" ] && shift
 exec "$OUT/benchtool" -gateway "$OUT/ftps3" -minio "$MINIO" "$@"

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs what the tests and benchmarks need, once, and caches it:
 #   - MinIO (pinned, built with `go install` into $FTPS3_CACHE/bin),
-#   - curl and lftp (Debian packages) if missing,
+#   - curl, lftp, OpenSSH's sftp and Python's paramiko (Debian packages)
+#     if missing,
 #   - cfn-lint (a pip package) if missing: into a virtual environment in
 #     $FTPS3_CACHE/venv, else `pip install --user`; linked as
 #     $FTPS3_CACHE/bin/cfn-lint either way.
@@ -23,6 +24,12 @@ missing=""
 for tool in curl lftp; do
 	command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
 done
+command -v sftp >/dev/null 2>&1 || missing="$missing openssh-client"
+# Debian's paramiko is for Debian's python3 (/usr/bin/python3), which the
+# SFTP tests look for when the python3 on PATH lacks it.
+if ! python3 -c 'import paramiko' >/dev/null 2>&1 && ! /usr/bin/python3 -c 'import paramiko' >/dev/null 2>&1; then
+	missing="$missing python3-paramiko"
+fi
 if [ -n "$missing" ]; then
 	echo "deps: installing$missing" >&2
 	SUDO=""

@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // ErrBadCredentials is the one answer to an unknown user or a wrong password.
@@ -23,6 +25,12 @@ type User struct {
 	// otherwise it ends with "/").
 	Home     string
 	ReadOnly bool
+	// PublicKeys log the user in over SFTP (keys.go); a user with keys and
+	// no password has Password NoPassword{}.
+	PublicKeys []ssh.PublicKey
+	// Protocols the user may log in over (ProtocolFTP, ProtocolSFTP); empty
+	// means all.
+	Protocols []string
 }
 
 // Users checks logins. Expensive hashes (PBKDF2 with a million iterations,

@@ -73,6 +73,15 @@ type Config struct {
 	TLSMinVersion string
 	TLSReuse      string // TLSReuseRequired or TLSReuseOptional
 
+	// SFTP: the port (0 when SFTP_PORT is off) and the host key: a file, PEM
+	// text, or (neither set) a key generated once and kept at
+	// SFTPHostKeyFile.
+	SFTPPort            int
+	SFTPHostKeyFile     string
+	SFTPHostKeyPEM      string
+	SFTPHostKeySeed     string // random text the ed25519 host key is derived from
+	SFTPHostKeyGenerate bool
+
 	HealthcheckPort int
 	HTTPAddr        string
 	HTTPPprof       bool
@@ -190,6 +199,7 @@ func Load(environ []string) (*Config, error) {
 	}
 	c.Storage = e.oneOf("FTP_STORAGE", defStorage, "s3", "file")
 	c.StorageDir = e.str("FTP_STORAGE_DIR", "./data")
+	loadSFTP(e, c)
 	if c.Storage == "s3" && c.S3.Bucket == "" {
 		e.errorf("AWS_S3_BUCKET_NAME", "missing: FTP_STORAGE is s3")
 	}
@@ -302,6 +312,11 @@ type userSpec struct {
 	PasswordSalt   string `json:"password_salt"`
 	Home           string `json:"home"`
 	ReadOnly       bool   `json:"read_only"`
+	// PublicKeys are SFTP keys in authorized_keys form, one per entry
+	// (FTP_USERS__i__PUBLIC_KEYS: one per line).
+	PublicKeys []string `json:"public_keys"`
+	// Protocols limit the user to "ftp" or "sftp" (default: both).
+	Protocols []string `json:"protocols"`
 }
 
 func loadUsers(e *env) []auth.User {
@@ -316,7 +331,8 @@ func loadUsers(e *env) []auth.User {
 			}
 		}
 		spec := userSpec{Login: m["LOGIN"], Password: m["PASSWORD"], PasswordHashed: m["PASSWORD_HASHED"],
-			PasswordSalt: m["PASSWORD_SALT"], Home: m["HOME"], ReadOnly: ro}
+			PasswordSalt: m["PASSWORD_SALT"], Home: m["HOME"], ReadOnly: ro,
+			PublicKeys: splitKeys(m["PUBLIC_KEYS"]), Protocols: strings.FieldsFunc(m["PROTOCOLS"], isListSep)}
 		if u, ok := spec.user(e, name+"__"); ok {
 			users = append(users, u)
 		}
@@ -359,6 +375,9 @@ func (s userSpec) user(e *env, where string) (auth.User, bool) {
 		return auth.User{}, false
 	}
 	u := auth.User{Login: s.Login, ReadOnly: s.ReadOnly}
+	if !s.keysAndProtocols(e, where, &u) {
+		return u, false
+	}
 	switch {
 	case s.Password != "" && s.PasswordHashed != "":
 		e.errorf(where+"PASSWORD", "user %q has both PASSWORD and PASSWORD_HASHED; keep one", s.Login)
@@ -372,6 +391,8 @@ func (s userSpec) user(e *env, where string) (auth.User, bool) {
 			return u, false
 		}
 		u.Password = p
+	case len(u.PublicKeys) > 0:
+		u.Password = auth.NoPassword{} // keys only
 	default:
 		e.errorf(where+"PASSWORD", "user %q has no PASSWORD or PASSWORD_HASHED", s.Login)
 		return u, false

@@ -47,6 +47,12 @@ type Props struct {
 	InstanceType string
 
 	CommandPort, DataPortsFirst, DataPortsCount, HealthcheckPort int
+	// SFTPPort is the container's (and host's) SFTP port; 0: no SFTP.
+	SFTPPort int
+	// SFTPHostKeySecretArn: a secret holding the SFTP host key as PEM;
+	// without it the gateway creates a secret of random text the key is
+	// derived from (SFTP_HOST_KEY_SEED), so every task has the same key.
+	SFTPHostKeySecretArn string
 
 	// Clients: the load balancer's security group (public clients) and the
 	// campus CIDRs (Direct Connect) may reach the FTP ports.
@@ -120,6 +126,9 @@ func New(scope constructs.Construct, id string, p Props) Gateway {
 		Description: jsii.String("ftps3 gateway hosts: FTP ports from the load balancer and campus networks"),
 	})
 	ftpPorts := []awsec2.Port{awsec2.Port_Tcp(num(p.CommandPort)), awsec2.Port_TcpRange(num(p.DataPortsFirst), num(lastData))}
+	if p.SFTPPort != 0 {
+		ftpPorts = append(ftpPorts, awsec2.Port_Tcp(num(p.SFTPPort)))
+	}
 	for _, port := range append(ftpPorts, awsec2.Port_Tcp(num(p.HealthcheckPort))) {
 		g.sg.AddIngressRule(p.LoadBalancerSecurityGroup, port, jsii.String("ftps3 load balancer"), nil)
 	}
@@ -211,6 +220,25 @@ func New(scope constructs.Construct, id string, p Props) Gateway {
 		secrets["FTP_TLS_KEY_PEM"] = awsecs.Secret_FromSecretsManager(s, jsii.String("key"))
 	}
 
+	if p.SFTPPort != 0 {
+		if p.SFTPHostKeySecretArn != "" {
+			s := awssecretsmanager.Secret_FromSecretCompleteArn(c, jsii.String("SftpHostKey"), &p.SFTPHostKeySecretArn)
+			secrets["SFTP_HOST_KEY_PEM"] = awsecs.Secret_FromSecretsManager(s, nil)
+		} else {
+			// Random text the ed25519 host key is derived from: the same key
+			// for every task, for as long as the secret lives (retained when
+			// the stack is deleted, so a redeployment can keep it).
+			seed := awssecretsmanager.NewSecret(c, jsii.String("SftpHostKeySeed"), &awssecretsmanager.SecretProps{
+				Description: jsii.String("ftps3: the SFTP host key's seed (the key is derived from it; changing it changes the fingerprint partners trust)"),
+				GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
+					PasswordLength: jsii.Number(64), ExcludePunctuation: jsii.Bool(true),
+				},
+				RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+			})
+			secrets["SFTP_HOST_KEY_SEED"] = awsecs.Secret_FromSecretsManager(seed, nil)
+		}
+	}
+
 	env := map[string]*string{
 		"FTP_COMMAND_PORT":     jsii.String(fmt.Sprint(p.CommandPort)),
 		"FTP_DATA_PORTS_FIRST": jsii.String(fmt.Sprint(p.DataPortsFirst)),
@@ -236,13 +264,22 @@ func New(scope constructs.Construct, id string, p Props) Gateway {
 		env[fmt.Sprintf("FTP_DATA_CIDR_TO_DOMAINS__%d__CIDR", i)] = jsii.String("0.0.0.0/0")
 		env[fmt.Sprintf("FTP_DATA_CIDR_TO_DOMAINS__%d__DOMAIN", i)] = p.PublicPassiveAddress
 	}
+	if p.SFTPPort != 0 {
+		env["SFTP_PORT"] = jsii.String(fmt.Sprint(p.SFTPPort))
+	} else {
+		env["SFTP_PORT"] = jsii.String("off")
+	}
 	if prefix != "" {
 		// Every user's home is under the prefix the task role may use.
 		env["FTP_USERS__0__HOME"] = jsii.String(prefix)
 	}
 
 	var ports []*awsecs.PortMapping
-	for _, port := range append([]int{p.CommandPort, p.HealthcheckPort}, seq(p.DataPortsFirst, lastData)...) {
+	mapped := append([]int{p.CommandPort, p.HealthcheckPort}, seq(p.DataPortsFirst, lastData)...)
+	if p.SFTPPort != 0 {
+		mapped = append(mapped, p.SFTPPort)
+	}
+	for _, port := range mapped {
 		ports = append(ports, &awsecs.PortMapping{ContainerPort: num(port), HostPort: num(port), Protocol: awsecs.Protocol_TCP})
 	}
 	platform, other := "linux/amd64", "arm64"

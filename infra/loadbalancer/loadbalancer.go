@@ -33,6 +33,15 @@ type Props struct {
 	Ports           []int
 	HealthcheckPort int
 	IdleTimeoutSecs int
+	// Forwards are listeners whose port differs from the hosts' (SFTP: 22
+	// on the load balancer, 2222 on the hosts).
+	Forwards []Forward
+}
+
+// Forward is a listener on ListenerPort forwarding to TargetPort on the hosts.
+type Forward struct {
+	Name                     string // for descriptions: "SFTP"
+	ListenerPort, TargetPort int
 }
 
 // LoadBalancer is what other parts of the stack need.
@@ -89,6 +98,12 @@ func New(scope constructs.Construct, id string, p Props) LoadBalancer {
 				jsii.String("FTPS clients "+cidr), nil)
 		}
 	}
+	for _, cidr := range p.PublicCidrs {
+		for _, f := range p.Forwards {
+			l.sg.AddIngressRule(awsec2.Peer_Ipv4(jsii.String(cidr)), awsec2.Port_Tcp(jsii.Number(float64(f.ListenerPort))),
+				jsii.String(f.Name+" clients "+cidr), nil)
+		}
+	}
 	var mappings []*elbv2.SubnetMapping
 	for i, subnet := range *p.Vpc.PublicSubnets() {
 		eip := awsec2.NewCfnEIP(c, jsii.String(fmt.Sprintf("Address%d", i)), &awsec2.CfnEIPProps{Domain: jsii.String("vpc")})
@@ -102,9 +117,15 @@ func New(scope constructs.Construct, id string, p Props) LoadBalancer {
 		Vpc: p.Vpc, InternetFacing: jsii.Bool(true), CrossZoneEnabled: jsii.Bool(true), ZonalShift: jsii.Bool(true),
 		SecurityGroups: &[]awsec2.ISecurityGroup{l.sg}, SubnetMappings: &mappings,
 	})
+	listeners := make([]Forward, 0, len(p.Ports)+len(p.Forwards))
 	for _, port := range p.Ports {
-		listener := l.nlb.AddListener(jsii.String(fmt.Sprintf("Port%d", port)), &elbv2.BaseNetworkListenerProps{
-			Port: jsii.Number(float64(port)), Protocol: elbv2.Protocol_TCP,
+		listeners = append(listeners, Forward{ListenerPort: port, TargetPort: port})
+	}
+	listeners = append(listeners, p.Forwards...)
+	for _, f := range listeners {
+		port := f.TargetPort
+		listener := l.nlb.AddListener(jsii.String(fmt.Sprintf("Port%d", f.ListenerPort)), &elbv2.BaseNetworkListenerProps{
+			Port: jsii.Number(float64(f.ListenerPort)), Protocol: elbv2.Protocol_TCP,
 			// Long uploads and idle control connections between them.
 			TcpIdleTimeout: awscdk.Duration_Seconds(jsii.Number(float64(p.IdleTimeoutSecs))),
 		})

@@ -27,6 +27,15 @@ type Settings struct {
 	DataPortsCount  int // dataPortsCount (20)
 	HealthcheckPort int // healthcheckPort (8081)
 
+	// SFTP: the NLB listener's port (sftpPort, 22; 0 turns SFTP off), the
+	// container and host port it forwards to (sftpContainerPort, 2222: the
+	// ECS agent reserves the host's 22), and an optional secret holding the
+	// host key as PEM (sftpHostKeySecretArn; without it the stack makes a
+	// secret the key is derived from).
+	SFTPPort             int
+	SFTPContainerPort    int
+	SFTPHostKeySecretArn string
+
 	Architecture string // architecture: arm64 (default) or x86_64
 	InstanceType string // instanceType (t4g.small / t3.small)
 
@@ -161,7 +170,9 @@ func Parse(get func(key string) any) (Settings, error) {
 		BucketName: str("bucketName", ""), KeyPrefix: str("keyPrefix", ""), KmsKeyArn: str("kmsKeyArn", ""), Versioned: boolean("versioned"),
 		HostedZoneID: str("hostedZoneId", ""), HostedZoneName: str("hostedZoneName", ""), CampusRecord: str("campusRecordName", ""),
 		UsersSecretArn: str("usersSecretArn", ""), TLSSecretArn: str("tlsSecretArn", ""),
-		LogRetentionDays: num("logRetentionDays", 90, 1, 3653), IdleTimeoutSecs: num("nlbIdleTimeoutSeconds", 3600, 60, 6000),
+		SFTPPort: num("sftpPort", 22, 0, 65535), SFTPContainerPort: num("sftpContainerPort", 2222, 1024, 65535),
+		SFTPHostKeySecretArn: str("sftpHostKeySecretArn", ""),
+		LogRetentionDays:     num("logRetentionDays", 90, 1, 3653), IdleTimeoutSecs: num("nlbIdleTimeoutSeconds", 3600, 60, 6000),
 	}
 	if s.VpcID != "" && !strings.HasPrefix(s.VpcID, "vpc-") {
 		bad("vpcId", "%q is not a VPC id (vpc-...)", s.VpcID)
@@ -192,7 +203,14 @@ func Parse(get func(key string) any) (Settings, error) {
 	for p := s.DataPortsFirst; p <= last; p++ {
 		ports[p] = "dataPortsFirst..dataPortsCount"
 	}
-	for key, p := range map[string]int{"commandPort": s.CommandPort, "healthcheckPort": s.HealthcheckPort} {
+	hostPorts := map[string]int{"commandPort": s.CommandPort, "healthcheckPort": s.HealthcheckPort}
+	if s.SFTPPort != 0 {
+		hostPorts["sftpContainerPort"] = s.SFTPContainerPort
+		if s.SFTPPort == s.CommandPort || s.SFTPPort >= s.DataPortsFirst && s.SFTPPort <= last {
+			bad("sftpPort", "%d is also an FTP listener port", s.SFTPPort)
+		}
+	}
+	for key, p := range hostPorts {
 		if other, ok := ports[p]; ok {
 			bad(key, "%d collides with %s", p, other)
 		}
@@ -202,10 +220,14 @@ func Parse(get func(key string) any) (Settings, error) {
 		bad("dataPortsCount", "the data ports would run past 65535")
 	}
 	// One listener per FTP port on the NLB; every port reserved on the host.
-	if n := 1 + s.DataPortsCount; n > maxNLBListeners {
+	sftpPorts := 0
+	if s.SFTPPort != 0 {
+		sftpPorts = 1
+	}
+	if n := 1 + s.DataPortsCount + sftpPorts; n > maxNLBListeners {
 		bad("dataPortsCount", "%d listeners exceed the NLB's %d", n, maxNLBListeners)
 	}
-	if n := 2 + s.DataPortsCount + reservedByECSAgent; n > maxReservedPortsECS {
+	if n := 2 + s.DataPortsCount + sftpPorts + reservedByECSAgent; n > maxReservedPortsECS {
 		bad("dataPortsCount", "%d reserved host ports exceed ECS's %d", n, maxReservedPortsECS)
 	}
 	if s.BucketName != "" && !regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`).MatchString(s.BucketName) {
@@ -218,7 +240,7 @@ func Parse(get func(key string) any) (Settings, error) {
 			s.KeyPrefix += "/"
 		}
 	}
-	for key, arn := range map[string]string{"kmsKeyArn": s.KmsKeyArn, "usersSecretArn": s.UsersSecretArn, "tlsSecretArn": s.TLSSecretArn} {
+	for key, arn := range map[string]string{"kmsKeyArn": s.KmsKeyArn, "usersSecretArn": s.UsersSecretArn, "tlsSecretArn": s.TLSSecretArn, "sftpHostKeySecretArn": s.SFTPHostKeySecretArn} {
 		if arn != "" && !strings.HasPrefix(arn, "arn:") {
 			bad(key, "%q is not an ARN", arn)
 		}

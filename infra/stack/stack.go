@@ -59,12 +59,20 @@ func New(scope constructs.Construct, p Props) (awscdk.Stack, error) {
 	for i := 0; i < s.DataPortsCount; i++ {
 		ports = append(ports, s.DataPortsFirst+i)
 	}
+	var forwards []loadbalancer.Forward
+	sftpPort := 0
+	if s.SFTPPort != 0 {
+		sftpPort = s.SFTPContainerPort
+		forwards = append(forwards, loadbalancer.Forward{Name: "SFTP", ListenerPort: s.SFTPPort, TargetPort: s.SFTPContainerPort})
+	}
 	lb := loadbalancer.New(st, "LoadBalancer", loadbalancer.Props{
 		Vpc: vpc, PublicCidrs: s.PublicCidrs, Ports: ports, HealthcheckPort: s.HealthcheckPort, IdleTimeoutSecs: s.IdleTimeoutSecs,
+		Forwards: forwards,
 	})
 	gw := gateway.New(st, "Gateway", gateway.Props{
 		Vpc: vpc, Arm64: s.Architecture == "arm64", InstanceType: s.InstanceType,
 		CommandPort: s.CommandPort, DataPortsFirst: s.DataPortsFirst, DataPortsCount: s.DataPortsCount, HealthcheckPort: s.HealthcheckPort,
+		SFTPPort: sftpPort, SFTPHostKeySecretArn: s.SFTPHostKeySecretArn,
 		LoadBalancerSecurityGroup: lb.SecurityGroup(), CampusCidrs: s.CampusCidrs, PublicPassiveAddress: lb.DNSName(),
 		Bucket: files.Bucket(), KeyPrefix: s.KeyPrefix, UsersSecretArn: s.UsersSecretArn, TLSSecretArn: s.TLSSecretArn,
 		LogRetention: retention, ImageDirectory: p.RepoRoot,
@@ -75,6 +83,9 @@ func New(scope constructs.Construct, p Props) (awscdk.Stack, error) {
 		awscdk.NewCfnOutput(st, &id, &awscdk.CfnOutputProps{Value: &value, Description: &description})
 	}
 	out("LoadBalancerDnsName", *lb.DNSName(), "Public FTPS endpoint (partners): ftps://THIS:"+fmt.Sprint(s.CommandPort))
+	if s.SFTPPort != 0 {
+		out("SftpAddress", "sftp -P "+fmt.Sprint(s.SFTPPort)+" USER@"+*lb.DNSName(), "Public SFTP endpoint (partners): the command to connect")
+	}
 	addrs := lb.Addresses()
 	out("LoadBalancerAddresses", *awscdk.Fn_Join(jsii.String(","), &addrs), "The load balancer's static public IPv4 addresses, one per zone (for partners' firewalls)")
 	out("BucketName", *files.Bucket().BucketName(), "Where uploaded files are stored")

@@ -220,8 +220,9 @@ func TestLoadBalancer(t *testing.T) {
 			map[string]any{"Key": "zonal_shift.config.enabled", "Value": "true"},
 		}),
 	})
-	campus.count(t, "AWS::ElasticLoadBalancingV2::Listener", 13)
-	campus.count(t, "AWS::ElasticLoadBalancingV2::TargetGroup", 13)
+	// 13 FTP ports and SFTP.
+	campus.count(t, "AWS::ElasticLoadBalancingV2::Listener", 14)
+	campus.count(t, "AWS::ElasticLoadBalancingV2::TargetGroup", 14)
 	for _, port := range append([]int{9021}, seq(9022, 9033)...) {
 		campus.has(t, "AWS::ElasticLoadBalancingV2::Listener", map[string]any{"Port": port, "Protocol": "TCP",
 			"ListenerAttributes": []any{map[string]any{"Key": "tcp.idle_timeout.seconds", "Value": "3600"}}})
@@ -231,8 +232,8 @@ func TestLoadBalancer(t *testing.T) {
 		})
 	}
 	_, asg := campus.one(t, "AWS::AutoScaling::AutoScalingGroup")
-	if arns, _ := props(asg)["TargetGroupARNs"].([]any); len(arns) != 13 {
-		t.Errorf("the Auto Scaling group registers %d target groups, want 13", len(arns))
+	if arns, _ := props(asg)["TargetGroupARNs"].([]any); len(arns) != 14 {
+		t.Errorf("the Auto Scaling group registers %d target groups, want 14", len(arns))
 	}
 	// Public clients only from the allowed CIDR; the hosts only from the NLB and campus.
 	campus.has(t, "AWS::EC2::SecurityGroup", map[string]any{"SecurityGroupIngress": assertions.Match_ArrayWith(&[]any{

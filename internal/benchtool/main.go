@@ -49,6 +49,9 @@ type bench struct {
 	portS3, portFS int
 	httpS3         int
 	fileRoot       string
+	sftpS3         int    // the S3 gateway's SFTP port
+	sftpKey        string // the bench user's private key file (OpenSSH format)
+	sftpPub        string // its public key, authorized_keys form
 	results        map[string]any
 	rows           [][3]string
 }
@@ -62,6 +65,8 @@ func main() {
 	concSize := flag.String("concurrent-size", "64MiB", "size of each concurrent upload")
 	objects := flag.Int("objects", 10000, "objects in the listed directory")
 	logins := flag.Int("logins", 200, "sequential logins timed")
+	sftpOn := flag.Bool("sftp", true, "also measure SFTP (OpenSSH's sftp as the client)")
+	smallFiles := flag.Int("small-files", 500, "small files uploaded in one session (files/s)")
 	memLimit := flag.String("memory-limit", "512MiB", "gateway FTP_UPLOAD_MEMORY_LIMIT")
 	out := flag.String("json", "bench-results.json", "where to write the figures")
 	flag.Parse()
@@ -82,6 +87,7 @@ func main() {
 	b := &bench{dir: dir, results: map[string]any{}}
 	defer b.stopAll()
 	b.startMinIO(*minioBin)
+	b.sftpKeys()
 	b.startGateways(*gatewayBin, *memLimit)
 	b.results["machine"] = machine()
 	b.results["memory_limit_mib"] = limit >> 20
@@ -96,6 +102,17 @@ func main() {
 	}
 	b.listing(*objects, *rounds)
 	b.logins(*logins)
+	if *sftpOn {
+		b.sftpSingleFile(bigSize, *rounds)
+		for _, n := range strings.Split(*conc, ",") {
+			var count int
+			fmt.Sscan(n, &count)
+			if count > 0 && count <= 20 { // one OpenSSH process per upload: 20 at most on this machine
+				b.sftpConcurrent(count, smallSize, limit)
+			}
+		}
+		b.sftpSmallFiles(*smallFiles)
+	}
 
 	b.print()
 	data, _ := json.MarshalIndent(b.results, "", "  ")
@@ -144,11 +161,15 @@ func (b *bench) startGateways(bin, memLimit string) {
 			fmt.Sprintf("HEALTHCHECK_PORT=%d", freePort()), fmt.Sprintf("FTP_HTTP_ADDR=127.0.0.1:%d", httpPort),
 			"FTP_USERS__0__LOGIN=" + user, "FTP_USERS__0__PASSWORD=" + password, "FTP_LOG_LEVEL=warn",
 			"FTP_LOGIN_MAX_FAILURES=1000", "FTP_UPLOAD_MEMORY_LIMIT=" + memLimit, "HOME=" + b.dir,
+			"FTP_USERS__0__PUBLIC_KEYS=" + b.sftpPub, fmt.Sprintf("SFTP_PORT=%d", freePort()),
+			"SFTP_HOST_KEY_SEED=" + rand.Text() + rand.Text(),
 		}
 	}
 	b.portS3, b.portFS, b.httpS3 = freePort(), freePort(), freePort()
 	var err error
-	b.gwS3, err = startProc("gateway-s3", bin, append(common(b.portS3, 20000, b.httpS3),
+	b.sftpS3 = freePort()
+	b.gwS3, err = startProc("gateway-s3", bin, append(common(b.portS3, 20000, b.httpS3), fmt.Sprintf("SFTP_PORT=%d", b.sftpS3),
+
 		"AWS_ENDPOINT_URL_S3="+b.endpoint, "AWS_S3_BUCKET_NAME="+bucket, "AWS_S3_BUCKET_REGION=us-east-1",
 		"AWS_ACCESS_KEY_ID="+minioKey, "AWS_SECRET_ACCESS_KEY="+minioSec))
 	check(err)
@@ -158,6 +179,7 @@ func (b *bench) startGateways(bin, memLimit string) {
 	check(err)
 	waitTCP(b.portS3)
 	waitTCP(b.portFS)
+	waitTCP(b.sftpS3)
 }
 
 // metric reads one value from the S3 gateway's /metrics.

@@ -275,6 +275,12 @@ func (b *bench) listing(n, rounds int) {
 	b.results["listing"] = map[string]any{"objects": n, "bare_s": bare, "list_s": list, "mlsd_s": mlsd, "list_ratio": ml / mb, "mlsd_ratio": mm / mb, "peak_rss_mib": rss}
 }
 
+// benchTLS is the FTPS client's TLS: one session cache under one server
+// name, so a data connection resumes its control connection's session (the
+// gateway requires it, FTP_TLS_SESSION_REUSE).
+var benchTLS = &tls.Config{InsecureSkipVerify: true, ServerName: "ftps3-bench", //nolint:gosec // benchmark against a self-signed certificate
+	ClientSessionCache: tls.NewLRUClientSessionCache(64)}
+
 // ftpSession is a logged-in control connection (implicit TLS).
 type ftpSession struct {
 	conn *tls.Conn
@@ -294,8 +300,7 @@ func (s *ftpSession) send(format string, args ...any) { fmt.Fprintf(s.conn, form
 func (s *ftpSession) close()                          { s.send("QUIT"); s.conn.Close() }
 
 func (b *bench) login() *ftpSession {
-	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", fmt.Sprintf("127.0.0.1:%d", b.portS3),
-		&tls.Config{InsecureSkipVerify: true}) //nolint:gosec // benchmark against a self-signed certificate
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", fmt.Sprintf("127.0.0.1:%d", b.portS3), benchTLS)
 	check(err)
 	s := &ftpSession{conn: conn, r: bufio.NewReader(conn)}
 	s.expect("220")
@@ -315,7 +320,7 @@ func (b *bench) timedListing(s *ftpSession, command string, want int) float64 {
 	fmt.Sscanf(line[strings.Index(line, "|||")+3:], "%d", &port)
 	t0 := time.Now()
 	s.send("%s", command)
-	data, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec
+	data, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), benchTLS)
 	check(err)
 	s.expect("150")
 	body, err := io.ReadAll(data)

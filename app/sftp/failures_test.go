@@ -1,0 +1,115 @@
+package sftp_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/ftps3/ftps3/internal/testenv"
+)
+
+// A client that dies mid-upload (its connection drops without CLOSE)
+// leaves no object, no incomplete multipart upload, and the previous
+// object of that name untouched.
+func TestClientKilledMidUpload(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	old := randomData(1000)
+	put(t, g.alice(t), "keep.bin", old)
+
+	conn, err := g.sshDial(alice, ssh.PublicKeys(g.aliceKey.signer))
+	must(t, err)
+	c, err := sftp.NewClient(conn)
+	must(t, err)
+	for _, name := range []string{"keep.bin", "new.bin"} {
+		f, err := c.Create(name)
+		must(t, err)
+		// Write returns once the server acknowledged every request: 12 MiB
+		// are in the multipart upload (two parts sent), none committed.
+		_, err = f.Write(randomData(12 << 20))
+		must(t, err)
+	}
+	conn.Close() // as a killed client: no CLOSE
+	g.stop(t)    // returns once every connection ended: the uploads were aborted
+	g.mustHave(t, "keep.bin", old)
+	g.mustNotExist(t, "new.bin")
+	g.noIncompleteUploads(t)
+	if n := g.metrics.UploadsFailed.Load(); n != 2 {
+		t.Errorf("failed uploads counted: %d, want 2", n)
+	}
+}
+
+// S3 stops answering mid-upload: the client is told, nothing is stored,
+// and once S3 is back the abort goes through and uploads work again.
+func TestS3StoppedMidUpload(t *testing.T) {
+	m := testenv.StartMinIO(t)
+	g := startGateway(t, gatewayOptions{minio: m})
+	c := g.alice(t)
+	f, err := c.Create("outage.bin")
+	must(t, err)
+	_, err = f.Write(randomData(6 << 20))
+	must(t, err)
+	m.Stop()
+	var werr error
+	for i := 0; i < 64 && werr == nil; i++ { // at most 128 MiB: the part uploads fail long before
+		_, werr = f.Write(make([]byte, 2<<20))
+	}
+	cerr := f.Close()
+	if werr == nil && cerr == nil {
+		t.Fatal("upload during the outage succeeded")
+	}
+	t.Logf("write error: %v; close error: %v", werr, cerr)
+	if !strings.Contains(errString(werr)+errString(cerr), "storage service failed") {
+		t.Errorf("the client was not told that storage failed: %v / %v", werr, cerr)
+	}
+	must(t, m.Start())
+	g.noIncompleteUploads(t)
+	g.mustNotExist(t, "outage.bin")
+	data := randomData(6 << 20)
+	put(t, c, "after.bin", data)
+	g.mustHave(t, "after.bin", data)
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// Shutdown lets an open upload finish (the client closes it within the
+// grace period), refuses new transfers meanwhile, then ends the sessions.
+func TestShutdownDrainsOpenUploads(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file"})
+	c := g.alice(t)
+	f, err := c.Create("during.bin")
+	must(t, err)
+	data := randomData(3 << 20)
+	_, err = f.Write(data[:1<<20])
+	must(t, err)
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		done <- g.srv.Shutdown(ctx)
+	}()
+	// Shutdown marks the server draining before it waits; a new transfer
+	// opened from now on may be refused, the open one goes on.
+	_, err = f.Write(data[1<<20:])
+	must(t, err)
+	must(t, f.Close())
+	must(t, <-done)
+	g.stopped = true
+	got, err := g.object("during.bin")
+	must(t, err)
+	if !bytes.Equal(got, data) {
+		t.Fatal("upload that finished during the drain differs")
+	}
+	if _, err := g.tryDial(alice, ssh.Password(alicePass)); err == nil {
+		t.Error("a drained server accepted a login")
+	}
+}

@@ -1,0 +1,298 @@
+// Package sftp is the SFTP front door: SSH (golang.org/x/crypto/ssh) with
+// only the sftp subsystem, served by pkg/sftp's request server over the
+// shared file-system view (objfs), for the same users (auth) as FTPS.
+//
+// One file per concern: the connection and its channels (server.go), logins
+// and throttling (auth.go), the requests (handlers.go), uploads written in
+// order from pipelined writes (upload.go), downloads with read-ahead
+// (download.go), paged listings (lister.go), host keys (hostkey.go),
+// status codes (errors.go) and metrics (metrics.go).
+package sftp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/ftps3/ftps3/app/auth"
+)
+
+// Server is the SFTP gateway.
+type Server struct {
+	opts    Options
+	base    ssh.ServerConfig
+	log     *slog.Logger
+	metrics *Metrics
+
+	mu        sync.Mutex
+	listeners map[net.Listener]bool
+	conns     map[net.Conn]bool
+	draining  atomic.Bool
+	transfers sync.WaitGroup // open upload and download handles
+	handlers  sync.WaitGroup // connection goroutines
+}
+
+// New prepares a server; Serve starts it.
+func New(opts Options) (*Server, error) {
+	if opts.FS == nil || opts.Users == nil || len(opts.HostKeys) == 0 {
+		return nil, errors.New("sftp: FS, Users and HostKeys are required")
+	}
+	if opts.Throttle == nil {
+		opts.Throttle = auth.NewThrottle(0, 0, 0)
+	}
+	if opts.WriteWindow <= 0 {
+		opts.WriteWindow = 8 << 20
+	}
+	if opts.ReadAhead <= 0 {
+		opts.ReadAhead = 4 << 20
+	}
+	opts.ReadAhead = max(opts.ReadAhead, 1<<20)
+	if opts.LoginFailureDelay == 0 {
+		opts.LoginFailureDelay = time.Second
+	}
+	if opts.MaxAuthTries == 0 {
+		opts.MaxAuthTries = 6
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = &Metrics{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{opts: opts, log: opts.Logger, metrics: opts.Metrics,
+		listeners: map[net.Listener]bool{}, conns: map[net.Conn]bool{}}
+	s.base = ssh.ServerConfig{
+		Config:                  ssh.Config{KeyExchanges: KeyExchanges, Ciphers: Ciphers, MACs: MACs},
+		MaxAuthTries:            opts.MaxAuthTries,
+		ServerVersion:           serverVersion,
+		PublicKeyAuthAlgorithms: PublicKeyAlgorithms,
+	}
+	for _, k := range opts.HostKeys {
+		s.base.AddHostKey(k)
+	}
+	return s, nil
+}
+
+// Serve accepts clients on l until Shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.draining.Load() {
+		s.mu.Unlock()
+		l.Close()
+		return nil
+	}
+	s.listeners[l] = true
+	s.mu.Unlock()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if s.draining.Load() {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("sftp: %w", err)
+		}
+		if !s.track(c) {
+			c.Close()
+			continue
+		}
+		go s.serveConn(c)
+	}
+}
+
+// track registers a connection; false while draining.
+func (s *Server) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining.Load() {
+		return false
+	}
+	s.conns[c] = true
+	s.handlers.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.handlers.Done()
+}
+
+// serveConn runs one SSH connection: the handshake and login, then its
+// channels; only "session" channels with the sftp subsystem are served.
+func (s *Server) serveConn(raw net.Conn) {
+	defer s.untrack(raw)
+	defer raw.Close()
+	ip := hostOf(raw.RemoteAddr())
+	log := s.log.With("client", raw.RemoteAddr().String())
+	if ok, wait := s.opts.Throttle.Allowed(ip); !ok {
+		s.metrics.LoginsThrottled.Add(1)
+		log.Warn("connection refused: too many failed logins from this address", "retry_after", wait.Round(time.Second).String())
+		return
+	}
+	c := net.Conn(raw)
+	if s.opts.IdleTimeout > 0 {
+		c = &idleConn{Conn: raw, idle: s.opts.IdleTimeout}
+	}
+	// The handshake must end in bounded time, idle timeout or not.
+	raw.SetDeadline(time.Now().Add(2 * time.Minute))
+	la := &loginAttempt{s: s, ip: ip, log: log}
+	cfg := s.base
+	cfg.PasswordCallback = la.password
+	cfg.PublicKeyCallback = la.publicKey
+	cfg.AuthLogCallback = la.logAttempt
+	conn, chans, reqs, err := ssh.NewServerConn(c, &cfg)
+	if err != nil {
+		s.metrics.HandshakesFailed.Add(1)
+		la.ended(err)
+		return
+	}
+	raw.SetDeadline(time.Time{})
+	defer conn.Close()
+	usr, ok := s.opts.Users.Lookup(conn.Permissions.Extensions["login"])
+	if !ok {
+		return
+	}
+	log = log.With("user", usr.Login, "protocol", "sftp")
+	s.opts.Throttle.Succeeded(ip)
+	s.metrics.LoginsOK.Add(1)
+	s.metrics.SessionsTotal.Add(1)
+	s.metrics.SessionsActive.Add(1)
+	defer s.metrics.SessionsActive.Add(-1)
+	log.Info("logged in", "method", conn.Permissions.Extensions["method"], "client_version", string(conn.ClientVersion()))
+	start := time.Now()
+	defer func() { log.Info("session ended", "duration", time.Since(start).Round(time.Millisecond).String()) }()
+
+	go ssh.DiscardRequests(reqs) // global requests: no port forwarding, no keepalive needs
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for nc := range chans {
+		if nc.ChannelType() != "session" {
+			nc.Reject(ssh.Prohibited, "only the sftp subsystem is served")
+			continue
+		}
+		ch, creqs, err := nc.Accept()
+		if err != nil {
+			log.Warn("channel", "err", err)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.serveSession(ch, creqs, usr, log)
+		}()
+	}
+}
+
+// serveSession answers a session channel's requests: the sftp subsystem
+// starts the file server; shell, exec, pty, env, agent and X11 forwarding
+// are refused.
+func (s *Server) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request, usr *auth.User, log *slog.Logger) {
+	defer ch.Close()
+	started := false
+	for req := range reqs {
+		ok := false
+		if req.Type == "subsystem" && !started && subsystemName(req.Payload) == "sftp" {
+			ok, started = true, true
+			req.Reply(true, nil)
+			go func() {
+				s.serveSFTP(ch, usr, log)
+				ch.CloseWrite()
+				ch.Close()
+			}()
+			continue
+		}
+		if req.Type != "env" {
+			log.Info("session request refused: only the sftp subsystem is served", "type", req.Type)
+		}
+		if req.WantReply {
+			req.Reply(ok, nil)
+		}
+	}
+}
+
+// subsystemName reads the name of a "subsystem" request (an SSH string).
+func subsystemName(payload []byte) string {
+	if len(payload) < 4 {
+		return ""
+	}
+	n := int(payload[0])<<24 | int(payload[1])<<16 | int(payload[2])<<8 | int(payload[3])
+	if n != len(payload)-4 {
+		return ""
+	}
+	return string(payload[4:])
+}
+
+// serveSFTP runs the request server over the channel until the client ends
+// it or the connection drops; handles still open are then closed, which
+// aborts their uploads.
+func (s *Server) serveSFTP(ch ssh.Channel, usr *auth.User, log *slog.Logger) {
+	h := &handlers{s: s, view: s.opts.FS.View(usr.Home, usr.ReadOnly, log), log: log}
+	rs := sftp.NewRequestServer(ch, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h})
+	if err := rs.Serve(); err != nil && !errors.Is(err, io.EOF) {
+		log.Debug("sftp ended", "err", err)
+	}
+}
+
+// Shutdown stops accepting clients, refuses new transfers, waits up to ctx
+// for the open transfers to close, then closes every connection: uploads
+// not yet closed by their clients are aborted, so nothing partial is left.
+// It returns when every connection has ended.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.draining.Store(true)
+	for l := range s.listeners {
+		l.Close()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.transfers.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = errors.New("sftp transfers still running after the grace period: aborting them")
+	}
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.handlers.Wait()
+	return err
+}
+
+// idleConn closes a connection on which nothing arrived for idle.
+type idleConn struct {
+	net.Conn
+	idle time.Duration
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	c.Conn.SetReadDeadline(time.Now().Add(c.idle))
+	return c.Conn.Read(p)
+}
+
+func hostOf(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	h, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return h
+}
