@@ -125,7 +125,7 @@ func (c *controlConn) Write(p []byte) (int, error) {
 	if c.swallowed(p) {
 		return n, nil
 	}
-	p = c.rewriteReply(p)
+	p = escapeControls(c.rewriteReply(p))
 	if isFinalReply(p) {
 		p = withCode(p, int(c.replyCode.Swap(0)))
 	}

@@ -24,6 +24,8 @@ import (
 //     the server is closing the connection, which it is not;
 //   - the lines of STAT on a directory lose the literal " %s" the library
 //     puts before each;
+//   - CR, LF and NUL inside a line (a client's path echoed back) are
+//     escaped, so no reply can forge another (escapeControls);
 //   - the library answers most failed file operations with 550 whatever the
 //     cause: when the session knows better (a name that cannot be stored:
 //     553; the store unavailable: 450, or 451 for a transfer), the 550
@@ -114,4 +116,35 @@ func withCode(p []byte, code int) []byte {
 		return p
 	}
 	return append([]byte(strconv.Itoa(code)), p[3:]...)
+}
+
+// escapeControls makes sure the lines of a reply are the lines meant: a CR
+// or LF that is not part of a CRLF line end, and NUL (a client's own path
+// echoed back, say), are written as \r, \n and \0, so that no reply can
+// forge another. A path cannot hold a CRLF: the command line ends at LF.
+func escapeControls(p []byte) []byte {
+	clean := true
+	for i, b := range p {
+		if b == 0 || b == '\r' && (i+1 >= len(p) || p[i+1] != '\n') || b == '\n' && (i == 0 || p[i-1] != '\r') {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return p
+	}
+	out := make([]byte, 0, len(p)+8)
+	for i, b := range p {
+		switch {
+		case b == 0:
+			out = append(out, `\0`...)
+		case b == '\r' && (i+1 >= len(p) || p[i+1] != '\n'):
+			out = append(out, `\r`...)
+		case b == '\n' && (i == 0 || p[i-1] != '\r'):
+			out = append(out, `\n`...)
+		default:
+			out = append(out, b)
+		}
+	}
+	return out
 }

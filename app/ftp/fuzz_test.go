@@ -1,0 +1,111 @@
+package ftp_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ftps3/ftps3/app/auth"
+	gw "github.com/ftps3/ftps3/app/ftp"
+	"github.com/ftps3/ftps3/app/storage"
+)
+
+// fuzzSession is one logged-in control connection that fuzz inputs share,
+// so that a sequence of inputs is a session (RNFR in one, RNTO in the next).
+type fuzzSession struct {
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+var replyLine = regexp.MustCompile(`^[1-5][0-9][0-9][ -]`)
+
+// Command lines from a client, each answered in a session with a home:
+// nothing panics, every reply is well formed and no reply line carries a
+// CR, LF or NUL that could forge another, and no key is written outside
+// the home.
+func FuzzControlSession(f *testing.F) {
+	for _, seed := range []string{"PWD", "MKD a", "CWD ../../..", "STOR x\rname", "MKD \xff", "RNFR a", "RNTO ../../../out",
+		"STAT /", "STAT", "REST -1", "REST 5", "SIZE a", "AUTH TLS", "PORT 1,2,3,4,5,6", "MLST ..", "RETR ../../etc/passwd",
+		"DELE ../../x", "RMD /", "NLST", "OPTS UTF8 ON", "FEAT", "TYPE A", "MKD d/.s3keep", "CWD a\x00b"} {
+		f.Add(seed)
+	}
+	g := startGateway(f, gatewayOptions{backend: "file", dirSuffix: "/.s3keep",
+		users: []auth.User{{Login: testUser, Password: auth.Plain(testPass), Home: "home/"}},
+		tune:  func(o *gw.Options) { o.Throttle = auth.NewThrottle(1_000_000, time.Minute, time.Second) }})
+	home, err := g.store.Create(context.Background(), "home/.s3keep") // the user's home exists
+	must(f, err)
+	must(f, home.Commit(context.Background()))
+	var s *fuzzSession
+	f.Fuzz(func(t *testing.T, line string) {
+		cmd, _, _ := strings.Cut(strings.ToUpper(strings.TrimSpace(line)), " ")
+		// A line break makes two commands, which the seeds cover one by one.
+		if strings.ContainsAny(line, "\n") || cmd == "USER" || cmd == "PASS" {
+			t.Skip()
+		}
+		if s == nil {
+			s = dialFuzz(t, g.addr)
+		}
+		s.conn.SetDeadline(time.Now().Add(8 * time.Second))
+		if _, err := fmt.Fprintf(s.conn, "%s\r\n", line); err != nil {
+			t.Fatal(err)
+		}
+		for first := true; ; first = false {
+			l, err := s.r.ReadString('\n')
+			if err != nil {
+				if cmd == "QUIT" {
+					s = nil
+					return
+				}
+				t.Fatalf("%q: reading the reply: %v", line, err)
+			}
+			body := strings.TrimSuffix(l, "\r\n")
+			if strings.ContainsAny(body, "\r\n\x00") || !strings.HasSuffix(l, "\r\n") {
+				t.Fatalf("%q: reply line %q carries a line break or NUL", line, l)
+			}
+			if first && !replyLine.MatchString(body) || !first && !replyLine.MatchString(body) && !strings.HasPrefix(body, " ") {
+				t.Fatalf("%q: malformed reply line %q", line, l)
+			}
+			if replyLine.MatchString(body) && body[3] == ' ' && !strings.HasPrefix(body, "1") {
+				if strings.HasPrefix(body, "227") || strings.HasPrefix(body, "229") {
+					cmd = "QUIT" // a transfer in this session would wait for a data connection: start afresh
+				}
+				break
+			}
+		}
+		if cmd == "QUIT" {
+			s.conn.Close()
+			s = nil
+		}
+		g.store.List(context.Background(), "", storage.ListOptions{}, func(o storage.Object) error {
+			if o.Key != "home/" {
+				t.Fatalf("after %q: key %q outside the home", line, o.Key)
+			}
+			return nil
+		})
+	})
+}
+
+func dialFuzz(t *testing.T, addr string) *fuzzSession {
+	t.Helper()
+	conn, err := tls.Dial("tcp", addr, clientTLS(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &fuzzSession{conn: conn, r: bufio.NewReader(conn)}
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	for _, l := range []string{"", "USER " + testUser, "PASS " + testPass} {
+		if l != "" {
+			fmt.Fprintf(conn, "%s\r\n", l)
+		}
+		if _, err := s.r.ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
