@@ -54,6 +54,9 @@ type dataListener struct {
 	closeOnce sync.Once
 }
 
+// passiveReservation is how long a passive port waits for its transfer.
+const passiveReservation = 30 * time.Second
+
 // maxDataChecks bounds the connections waiting or being checked on one port;
 // more are closed at once.
 const maxDataChecks = 8
@@ -69,11 +72,13 @@ func newDataListener(s *Server, l net.Listener) *dataListener {
 	}
 	dl := &dataListener{Listener: l, s: s, port: port,
 		cands: make(chan net.Conn, maxDataChecks), acceptErr: make(chan error, 1)}
-	// A port reserved by PASV/EPSV that no transfer uses is closed after
-	// the data idle timeout, so it cannot be held forever.
-	dl.expire = time.AfterFunc(s.opts.DataIdleTimeout, func() {
+	// A port reserved by PASV/EPSV that no transfer uses is closed soon,
+	// so it cannot be held forever (clients send the transfer command
+	// right after PASV).
+	reservation := min(s.opts.DataIdleTimeout, passiveReservation)
+	dl.expire = time.AfterFunc(reservation, func() {
 		if !dl.accepting.Load() {
-			s.log.Info("closing a passive port no transfer used", "port", port, "after", s.opts.DataIdleTimeout.String())
+			s.log.Info("closing a passive port no transfer used", "port", port, "after", reservation.String())
 			dl.Close()
 		}
 	})
