@@ -115,17 +115,13 @@ func (st *storageSetup) close(log *slog.Logger) {
 }
 
 // newFTPServer maps the configuration onto the FTPS front door.
-func newFTPServer(cfg *config.Config, st *storageSetup, throttle *auth.Throttle, log *slog.Logger) (*ftp.Server, *ftp.Metrics, error) {
+func newFTPServer(cfg *config.Config, st *storageSetup, users *auth.Users, throttle *auth.Throttle, log *slog.Logger) (*ftp.Server, *ftp.Metrics, error) {
 	tlsCfg, generated, err := tlsConfig(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
 	if generated {
 		log.Warn("no certificate at FTP_TLS_CERT_FILE/FTP_TLS_KEY_FILE: using a self-signed one (clients must skip verification)", "cert_file", cfg.TLSCertFile)
-	}
-	users, err := auth.NewUsers(auth.ForProtocol(cfg.Users, auth.ProtocolFTP))
-	if err != nil {
-		return nil, nil, fmt.Errorf("users: %w", err)
 	}
 	metrics := &ftp.Metrics{}
 	srv, err := ftp.New(ftp.Options{

@@ -22,17 +22,13 @@ func newThrottle(cfg *config.Config) *auth.Throttle {
 
 // newSFTPServer maps the configuration onto the SFTP front door; nil when
 // SFTP_PORT is off.
-func newSFTPServer(cfg *config.Config, st *storageSetup, throttle *auth.Throttle, log *slog.Logger) (*sftp.Server, *sftp.Metrics, ssh.Signer, error) {
+func newSFTPServer(cfg *config.Config, st *storageSetup, users *auth.Users, throttle *auth.Throttle, log *slog.Logger) (*sftp.Server, *sftp.Metrics, ssh.Signer, error) {
 	if cfg.SFTPPort == 0 {
 		return nil, nil, nil, nil
 	}
 	key, err := hostKey(cfg, log)
 	if err != nil {
 		return nil, nil, nil, err
-	}
-	users, err := auth.NewUsers(auth.ForProtocol(cfg.Users, auth.ProtocolSFTP))
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("users: %w", err)
 	}
 	metrics := &sftp.Metrics{}
 	srv, err := sftp.New(sftp.Options{

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,15 +26,19 @@ import (
 	// image is FROM scratch): S3's certificate is verified either way.
 	_ "golang.org/x/crypto/x509roots/fallback"
 
+	"github.com/ftps3/ftps3/app/auth"
 	"github.com/ftps3/ftps3/app/config"
 	"github.com/ftps3/ftps3/app/health"
 	"github.com/ftps3/ftps3/app/promtext"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "hash-password" {
+		os.Exit(hashPassword(os.Stdin, os.Stdout, os.Stderr))
+	}
 	healthcheck := flag.Bool("healthcheck", false, "probe the running gateway's /healthz (for container health checks) and exit 0 if healthy")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [-healthcheck]\n\nftps3 is configured by environment variables; see README.md.\n", os.Args[0])
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [-healthcheck]\n       %s hash-password   (prints a bcrypt hash for the user list)\n\nftps3 is configured by environment variables; see README.md.\n", os.Args[0], os.Args[0])
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -59,21 +64,36 @@ func run(ctx context.Context, environ []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	users, reloader, err := loadUsers(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
 	throttle := newThrottle(cfg)
-	ftpSrv, ftpMetrics, err := newFTPServer(cfg, st, throttle, log)
+	ftpSrv, ftpMetrics, err := newFTPServer(cfg, st, users.For(auth.ProtocolFTP), throttle, log)
 	if err != nil {
 		return err
 	}
-	sftpSrv, sftpMetrics, hostKey, err := newSFTPServer(cfg, st, throttle, log)
+	sftpSrv, sftpMetrics, hostKey, err := newSFTPServer(cfg, st, users.For(auth.ProtocolSFTP), throttle, log)
 	if err != nil {
 		return err
 	}
+	// A reload that removes or disables users closes their sessions.
+	reloader.Revoked = func(logins []string) {
+		log.Info("closing the sessions of removed users", "users", strings.Join(logins, ","))
+		ftpSrv.CloseSessionsOf(logins)
+		if sftpSrv != nil {
+			sftpSrv.CloseSessionsOf(logins)
+		}
+	}
+	rctx, stopReload := context.WithCancel(ctx)
+	defer stopReload()
+	go reloadUsers(rctx, cfg, reloader)
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.CommandPort))
 	if err != nil {
 		return fmt.Errorf("FTP_COMMAND_PORT %d: %w", cfg.CommandPort, err)
 	}
 	var sftpLn net.Listener
-	sources := promtext.Sources{ftpMetrics, st}
+	sources := promtext.Sources{ftpMetrics, st, reloader}
 	if sftpSrv != nil {
 		if sftpLn, err = net.Listen("tcp", ":"+strconv.Itoa(cfg.SFTPPort)); err != nil {
 			ln.Close()

@@ -94,8 +94,8 @@ func ParseAuthorizedKeys(text string) ([]ssh.PublicKey, error) {
 // the key: the SSH layer has already checked (or will check) that the client
 // holds the private half.
 func (u *Users) AuthenticateKey(login string, key ssh.PublicKey) (*User, error) {
-	usr, ok := u.byLogin[login]
-	if !ok || key == nil {
+	usr, _ := u.lookup(login)
+	if usr == nil || key == nil {
 		return nil, ErrBadKey
 	}
 	want := key.Marshal()
@@ -109,6 +109,6 @@ func (u *Users) AuthenticateKey(login string, key ssh.PublicKey) (*User, error) 
 
 // Lookup returns the user with this login.
 func (u *Users) Lookup(login string) (*User, bool) {
-	usr, ok := u.byLogin[login]
-	return usr, ok
+	usr, _ := u.lookup(login)
+	return usr, usr != nil
 }

@@ -7,11 +7,9 @@ package config
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
-	"fmt"
+	"errors"
 	"net"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -90,8 +88,16 @@ type Config struct {
 	StorageDir string
 	S3         S3
 
-	Users   []auth.User
-	DevUser *DevUser // set when a development user was generated
+	// Users are every user known at start: StaticUsers (the environment's)
+	// and those of UsersFile. UsersFile and UsersSecretID are read again
+	// every UsersReloadInterval (auth.Reloader); the secret only then.
+	Users               []auth.User
+	StaticUsers         []auth.User
+	UsersFile           string
+	UsersSecretID       string
+	UsersReloadInterval time.Duration
+	fromFile            map[string]bool
+	DevUser             *DevUser // set when a development user was generated
 
 	UploadPartSize     int64
 	UploadMemoryLimit  int64
@@ -204,15 +210,28 @@ func Load(environ []string) (*Config, error) {
 		e.errorf("AWS_S3_BUCKET_NAME", "missing: FTP_STORAGE is s3")
 	}
 
-	c.Users = loadUsers(e)
-	if len(c.Users) == 0 {
+	c.fromFile = map[string]bool{}
+	c.Users = loadUsersInto(e, c.fromFile)
+	c.UsersFile = e.str("FTP_USERS_FILE", "")
+	c.UsersSecretID = e.str("FTP_USERS_SECRET_ID", "")
+	c.UsersReloadInterval = e.duration("FTP_USERS_RELOAD_INTERVAL", time.Minute)
+	if c.UsersReloadInterval != 0 && c.UsersReloadInterval < time.Second {
+		e.errorf("FTP_USERS_RELOAD_INTERVAL", "%s is too short (at least 1s, or 0 to reload on SIGHUP only)", c.UsersReloadInterval)
+	}
+	for _, u := range c.Users {
+		if !c.fromFile[u.Login] {
+			c.StaticUsers = append(c.StaticUsers, u)
+		}
+	}
+	if len(c.Users) == 0 && c.UsersSecretID == "" {
 		if c.Storage == "s3" {
-			e.errorf("FTP_USERS__0__LOGIN", "no users configured: set FTP_USERS__0__LOGIN and FTP_USERS__0__PASSWORD (or PASSWORD_HASHED), FTP_USERS_JSON or FTP_USERS_FILE")
+			e.errorf("FTP_USERS__0__LOGIN", "no users configured: set FTP_USERS__0__LOGIN and FTP_USERS__0__PASSWORD (or PASSWORD_HASHED), FTP_USERS_JSON, FTP_USERS_FILE or FTP_USERS_SECRET_ID")
 		} else {
 			var b [9]byte
 			rand.Read(b[:])
 			c.DevUser = &DevUser{Login: "ftps3", Password: hex.EncodeToString(b[:])}
 			c.Users = []auth.User{{Login: c.DevUser.Login, Password: auth.Plain(c.DevUser.Password)}}
+			c.StaticUsers = c.Users
 		}
 	}
 
@@ -303,23 +322,9 @@ func loadS3(e *env) S3 {
 	return s
 }
 
-// userSpec is one user in FTP_USERS_JSON, FTP_USERS_FILE, or the indexed
-// FTP_USERS__i__* variables.
-type userSpec struct {
-	Login          string `json:"login"`
-	Password       string `json:"password"`
-	PasswordHashed string `json:"password_hashed"`
-	PasswordSalt   string `json:"password_salt"`
-	Home           string `json:"home"`
-	ReadOnly       bool   `json:"read_only"`
-	// PublicKeys are SFTP keys in authorized_keys form, one per entry
-	// (FTP_USERS__i__PUBLIC_KEYS: one per line).
-	PublicKeys []string `json:"public_keys"`
-	// Protocols limit the user to "ftp" or "sftp" (default: both).
-	Protocols []string `json:"protocols"`
-}
-
-func loadUsers(e *env) []auth.User {
+// loadUsersInto reads the users of the environment and FTP_USERS_FILE,
+// noting in fromFile the logins that came from the file.
+func loadUsersInto(e *env, fromFile map[string]bool) []auth.User {
 	var users []auth.User
 	for _, m := range e.indexed("FTP_USERS") {
 		name := "FTP_USERS__" + m[""]
@@ -330,12 +335,16 @@ func loadUsers(e *env) []auth.User {
 				e.errorf(name+"__READ_ONLY", "%q is not true or false", v)
 			}
 		}
-		spec := userSpec{Login: m["LOGIN"], Password: m["PASSWORD"], PasswordHashed: m["PASSWORD_HASHED"],
+		spec := auth.Spec{Login: m["LOGIN"], Password: m["PASSWORD"], PasswordHashed: m["PASSWORD_HASHED"],
 			PasswordSalt: m["PASSWORD_SALT"], Home: m["HOME"], ReadOnly: ro,
 			PublicKeys: splitKeys(m["PUBLIC_KEYS"]), Protocols: strings.FieldsFunc(m["PROTOCOLS"], isListSep)}
-		if u, ok := spec.user(e, name+"__"); ok {
-			users = append(users, u)
+		u, err := spec.User()
+		var fe *auth.FieldError
+		if errors.As(err, &fe) {
+			e.errorf(name+"__"+fe.Field, "%v", fe.Err)
+			continue
 		}
+		users = append(users, u)
 	}
 	if v, ok := e.lookup("FTP_USERS_JSON"); ok {
 		users = append(users, usersFromJSON(e, "FTP_USERS_JSON", []byte(v))...)
@@ -345,7 +354,13 @@ func loadUsers(e *env) []auth.User {
 		if err != nil {
 			e.errorf("FTP_USERS_FILE", "cannot read %s: %v", p, err)
 		} else {
-			users = append(users, usersFromJSON(e, "FTP_USERS_FILE", data)...)
+			fileUsers := usersFromJSON(e, "FTP_USERS_FILE", data)
+			for _, u := range fileUsers {
+				if fromFile != nil {
+					fromFile[u.Login] = true
+				}
+			}
+			users = append(users, fileUsers...)
 		}
 	}
 	if err := auth.Validate(users); err != nil {
@@ -355,66 +370,12 @@ func loadUsers(e *env) []auth.User {
 }
 
 func usersFromJSON(e *env, name string, data []byte) []auth.User {
-	var specs []userSpec
-	if err := json.Unmarshal(data, &specs); err != nil {
-		e.errorf(name, "not a JSON list of users ([{\"login\": ..., \"password\": ...}]): %v", err)
-		return nil
-	}
-	var users []auth.User
-	for i, s := range specs {
-		if u, ok := s.user(e, fmt.Sprintf("%s[%d].", name, i)); ok {
-			users = append(users, u)
-		}
+	users, err := auth.ParseUserList(data)
+	if err != nil {
+		e.errorf(name, "%v", err)
 	}
 	return users
 }
 
-func (s userSpec) user(e *env, where string) (auth.User, bool) {
-	if s.Login == "" {
-		e.errorf(where+"LOGIN", "missing")
-		return auth.User{}, false
-	}
-	u := auth.User{Login: s.Login, ReadOnly: s.ReadOnly}
-	if !s.keysAndProtocols(e, where, &u) {
-		return u, false
-	}
-	switch {
-	case s.Password != "" && s.PasswordHashed != "":
-		e.errorf(where+"PASSWORD", "user %q has both PASSWORD and PASSWORD_HASHED; keep one", s.Login)
-		return u, false
-	case s.Password != "":
-		u.Password = auth.Plain(s.Password)
-	case s.PasswordHashed != "":
-		p, err := auth.ParseHashed(s.PasswordHashed, s.PasswordSalt)
-		if err != nil {
-			e.errorf(where+"PASSWORD_HASHED", "user %q: %v", s.Login, err)
-			return u, false
-		}
-		u.Password = p
-	case len(u.PublicKeys) > 0:
-		u.Password = auth.NoPassword{} // keys only
-	default:
-		e.errorf(where+"PASSWORD", "user %q has no PASSWORD or PASSWORD_HASHED", s.Login)
-		return u, false
-	}
-	home, err := CleanHome(s.Home)
-	if err != nil {
-		e.errorf(where+"HOME", "user %q: %v", s.Login, err)
-		return u, false
-	}
-	u.Home = home
-	return u, true
-}
-
 // CleanHome turns a home directory into a key prefix: "" or "a/b/".
-func CleanHome(h string) (string, error) {
-	if h == "" || h == "/" {
-		return "", nil
-	}
-	for _, seg := range strings.Split(strings.Trim(h, "/"), "/") {
-		if seg == ".." || seg == "." || seg == "" {
-			return "", fmt.Errorf("%q: use a plain path like incoming/partner (no '.', '..' or '//')", h)
-		}
-	}
-	return path.Clean(strings.Trim(h, "/")) + "/", nil
-}
+func CleanHome(h string) (string, error) { return auth.CleanHome(h) }

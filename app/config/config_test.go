@@ -103,6 +103,7 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		{[]string{"FTP_UPLOAD_STALE_AGE=10m"}, "FTP_UPLOAD_STALE_AGE"},
 		{[]string{"FTP_TLS_SESSION_REUSE=sometimes"}, "FTP_TLS_SESSION_REUSE"},
 		{[]string{"FTP_LOGIN_TIMEOUT=10ms"}, "FTP_LOGIN_TIMEOUT"},
+		{[]string{"FTP_USERS_RELOAD_INTERVAL=1ms"}, "FTP_USERS_RELOAD_INTERVAL"},
 		{[]string{"FTP_DATA_IDLE_TIMEOUT=never"}, "FTP_DATA_IDLE_TIMEOUT"},
 		{[]string{"FTP_MAX_CONNECTIONS=0"}, "FTP_MAX_CONNECTIONS"},
 		{[]string{"FTP_MAX_CONNECTIONS_PER_ADDRESS=-1"}, "FTP_MAX_CONNECTIONS_PER_ADDRESS"},
@@ -139,5 +140,17 @@ func TestParseSize(t *testing.T) {
 		if got, err := ParseSize(in); err != nil || got != want {
 			t.Errorf("ParseSize(%q) = %d, %v", in, got, err)
 		}
+	}
+}
+
+// Users from a Secrets Manager secret are read by the gateway at start and
+// on every reload; the secret's id alone is a valid user configuration.
+func TestUsersSecretIDIsAUserSource(t *testing.T) {
+	c, err := Load([]string{"AWS_S3_BUCKET_NAME=b", "FTP_USERS_SECRET_ID=arn:aws:secretsmanager:eu-west-2:123456789012:secret:ftps3/users-AbCdEf"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.UsersSecretID == "" || c.UsersReloadInterval != time.Minute || len(c.Users) != 0 {
+		t.Errorf("config: %+v", c)
 	}
 }

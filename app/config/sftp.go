@@ -3,8 +3,6 @@ package config
 import (
 	"path/filepath"
 	"strings"
-
-	"github.com/ftps3/ftps3/app/auth"
 )
 
 // DefaultSFTPPort is SFTP_PORT's default.
@@ -77,24 +75,3 @@ func splitKeys(v string) []string {
 }
 
 func isListSep(r rune) bool { return r == ',' || r == ' ' }
-
-// keysAndProtocols parses a user's public keys and protocol limit.
-func (s userSpec) keysAndProtocols(e *env, where string, u *auth.User) bool {
-	for i, line := range s.PublicKeys {
-		keys, err := auth.ParseAuthorizedKeys(line)
-		if err != nil {
-			e.errorf(where+"PUBLIC_KEYS", "user %q, key %d: %v", s.Login, i+1, err)
-			return false
-		}
-		u.PublicKeys = append(u.PublicKeys, keys...)
-	}
-	if len(s.Protocols) > 0 {
-		ps, err := auth.ParseProtocols(strings.Join(s.Protocols, ","))
-		if err != nil {
-			e.errorf(where+"PROTOCOLS", "user %q: %v", s.Login, err)
-			return false
-		}
-		u.Protocols = ps
-	}
-	return true
-}

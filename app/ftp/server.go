@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -257,6 +258,25 @@ func (s *Server) takeControl(addr net.Addr) *controlConn {
 	c := s.controls[addr.String()]
 	delete(s.controls, addr.String())
 	return c
+}
+
+// CloseSessionsOf ends the sessions of these users (removed or disabled by
+// a reload of the user list): their control connections close, so their
+// transfers end and uploads in progress are aborted, nothing stored.
+func (s *Server) CloseSessionsOf(logins []string) {
+	s.sessMu.Lock()
+	var doomed []*controlConn
+	for _, ctrl := range s.sessions {
+		if u := ctrl.user.Load(); u != nil && slices.Contains(logins, *u) {
+			doomed = append(doomed, ctrl)
+		}
+	}
+	s.sessMu.Unlock()
+	for _, ctrl := range doomed {
+		s.log.Info("closing the session of a removed user", "user", *ctrl.user.Load(), "client", ctrl.RemoteAddr().String())
+		_, _ = ctrl.Write([]byte("421 Your account was removed or disabled: closing the connection\r\n"))
+		_ = ctrl.closeForReal()
+	}
 }
 
 // Shutdown stops accepting clients, refuses new transfers, waits up to ctx

@@ -16,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,7 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]bool
 	conns     map[net.Conn]bool
+	logins    map[net.Conn]string // the user logged in on each connection
 	draining  atomic.Bool
 	transfers sync.WaitGroup // open upload and download handles
 	handlers  sync.WaitGroup // connection goroutines
@@ -69,7 +71,7 @@ func New(opts Options) (*Server, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{opts: opts, log: opts.Logger, metrics: opts.Metrics,
-		listeners: map[net.Listener]bool{}, conns: map[net.Conn]bool{}}
+		listeners: map[net.Listener]bool{}, conns: map[net.Conn]bool{}, logins: map[net.Conn]string{}}
 	s.base = ssh.ServerConfig{
 		Config:                  ssh.Config{KeyExchanges: KeyExchanges, Ciphers: Ciphers, MACs: MACs},
 		MaxAuthTries:            opts.MaxAuthTries,
@@ -112,6 +114,24 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 }
 
+// CloseSessionsOf ends the connections of these users (removed or disabled
+// by a reload of the user list); their uploads not closed yet are aborted,
+// nothing stored.
+func (s *Server) CloseSessionsOf(logins []string) {
+	s.mu.Lock()
+	var doomed []net.Conn
+	for c, login := range s.logins {
+		if slices.Contains(logins, login) {
+			doomed = append(doomed, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range doomed {
+		s.log.Info("closing the session of a removed user", "client", c.RemoteAddr().String())
+		c.Close()
+	}
+}
+
 // track registers a connection; false while draining.
 func (s *Server) track(c net.Conn) bool {
 	s.mu.Lock()
@@ -127,6 +147,7 @@ func (s *Server) track(c net.Conn) bool {
 func (s *Server) untrack(c net.Conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	delete(s.logins, c)
 	s.mu.Unlock()
 	s.handlers.Done()
 }
@@ -167,6 +188,9 @@ func (s *Server) serveConn(raw net.Conn) {
 		return
 	}
 	log = log.With("user", usr.Login, "protocol", "sftp")
+	s.mu.Lock()
+	s.logins[raw] = usr.Login
+	s.mu.Unlock()
 	s.opts.Throttle.Succeeded(ip)
 	s.metrics.LoginsOK.Add(1)
 	s.metrics.SessionsTotal.Add(1)
