@@ -113,3 +113,27 @@ func TestShutdownDrainsOpenUploads(t *testing.T) {
 		t.Error("a drained server accepted a login")
 	}
 }
+
+// A reload that removes a user closes their sessions: an upload in progress
+// is discarded, and other users' sessions go on.
+func TestRemovedUserSessionsClosed(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file"})
+	c := g.alice(t)
+	f, err := c.Create("partial.bin")
+	must(t, err)
+	_, err = f.Write(randomData(1 << 20))
+	must(t, err)
+	g.srv.CloseSessionsOf([]string{"somebody-else"})
+	if _, err := c.Getwd(); err != nil {
+		t.Fatalf("another user's removal closed this session: %v", err)
+	}
+	g.srv.CloseSessionsOf([]string{alice})
+	if err := f.Close(); err == nil {
+		t.Error("the upload of a removed user was committed")
+	}
+	if _, err := c.Getwd(); err == nil {
+		t.Error("the removed user's session still answers")
+	}
+	g.stop(t)
+	g.mustNotExist(t, "partial.bin")
+}
