@@ -37,7 +37,7 @@ const (
 
 // gateway is a running ftps3 server for one test.
 type gateway struct {
-	t       *testing.T
+	t       testing.TB
 	addr    string
 	port    int
 	srv     *gw.Server
@@ -101,7 +101,7 @@ func freePortRange(t testing.TB, n int) int {
 	return 0
 }
 
-func startGateway(t *testing.T, o gatewayOptions) *gateway {
+func startGateway(t testing.TB, o gatewayOptions) *gateway {
 	t.Helper()
 	g := &gateway{t: t, metrics: &gw.Metrics{}, logs: &testenv.SyncBuffer{}}
 	log := slog.New(slog.NewTextHandler(g.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -100,8 +100,10 @@ func (b *bench) smallFiles(n16k, n1m int) {
 		}
 		remote := fmt.Sprintf("small%d", c.size)
 		sess := b.login()
-		sess.send("MKD %s", remote)
-		sess.expect("257")
+		for _, d := range []string{remote, "curl" + remote} {
+			sess.send("MKD %s", d)
+			sess.expect("257")
+		}
 		sess.close()
 
 		// Direct: one SDK client, PutObject after PutObject.
