@@ -89,8 +89,8 @@ func abortStale(s *s3store.Store, age time.Duration, log *slog.Logger) {
 	log.Info("stale incomplete multipart uploads cleared", "aborted", n, "older_than", age.String())
 }
 
-// WritePrometheus implements promtext.Source: the upload buffer memory and
-// the multipart aborts still to retry.
+// WritePrometheus implements promtext.Source: the upload buffer memory, the
+// multipart aborts still to retry and the requests sent to S3.
 func (st *storageSetup) WritePrometheus(w io.Writer) {
 	held, alloc, peak := st.pool.Stats()
 	promtext.Gauge(w, "ftps3_upload_buffer_bytes_held", "Upload part buffer memory held by uploads now.", float64(held))
@@ -99,6 +99,11 @@ func (st *storageSetup) WritePrometheus(w io.Writer) {
 	promtext.Gauge(w, "ftps3_upload_buffer_bytes_peak", "Highest upload part buffer memory held since start.", float64(peak))
 	if st.s3 != nil {
 		promtext.Gauge(w, "ftps3_multipart_aborts_pending", "Multipart uploads whose abort failed and is being retried.", float64(st.s3.PendingAborts()))
+		var samples []promtext.Sample
+		for _, rc := range st.s3.Requests() {
+			samples = append(samples, promtext.Sample{Labels: map[string]string{"operation": rc.Operation}, Value: float64(rc.Requests)})
+		}
+		promtext.Labelled(w, "ftps3_s3_requests_total", "Requests sent to S3 (each attempt), by operation.", "counter", samples...)
 	}
 }
 

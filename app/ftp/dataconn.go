@@ -409,6 +409,14 @@ func (c *dataConn) Read(p []byte) (int, error) {
 }
 
 // rawReader reads the TCP connection itself and notes its end.
+//
+// Each read is acknowledged at once (quickAck). A client's data connection
+// otherwise stalls for the delayed-ACK timer, 40 ms per file: under TLS 1.3
+// the server sends nothing after the client's Finished (no session tickets,
+// see sessionreuse.go), so that Finished goes unacknowledged until the timer
+// fires, and the client's Nagle algorithm holds its first data record (less
+// than a segment) until it is; the same happens to the last, short segment
+// of an upload.
 type rawReader struct{ c *dataConn }
 
 func (r rawReader) Read(p []byte) (int, error) {
@@ -417,6 +425,9 @@ func (r rawReader) Read(p []byte) (int, error) {
 		_ = conn.SetReadDeadline(time.Now().Add(r.c.idle))
 	}
 	n, err := conn.Read(p)
+	if n > 0 {
+		quickAck(conn)
+	}
 	r.c.noteTimeout(err)
 	if errors.Is(err, io.EOF) {
 		r.c.rawEOF.Store(true)

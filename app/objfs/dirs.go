@@ -3,7 +3,6 @@ package objfs
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"path"
 
 	"github.com/ftps3/ftps3/app/storage"
@@ -22,10 +21,10 @@ func (v *View) Mkdir(ctx context.Context, p string) error {
 	if p == "/" {
 		return pathErr("mkdir", p, ErrExists)
 	}
-	if _, err := v.stat(ctx, p); err == nil {
-		return pathErr("mkdir", p, ErrExists)
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	if k, err := v.kindOf(ctx, p); err != nil {
 		return pathErr("mkdir", p, err)
+	} else if k != kindNone {
+		return pathErr("mkdir", p, ErrExists)
 	}
 	if err := v.needDir(ctx, path.Dir(p)); err != nil {
 		return pathErr("mkdir", p, err)
@@ -33,6 +32,7 @@ func (v *View) Mkdir(ctx context.Context, p string) error {
 	if err := v.putMarker(ctx, p); err != nil {
 		return pathErr("mkdir", p, err)
 	}
+	v.learnDir(p)
 	v.log.Info("directory created", "path", p)
 	return nil
 }
@@ -72,6 +72,7 @@ func (v *View) RemoveDir(ctx context.Context, p string) error {
 	if p == "/" {
 		return pathErr("rmdir", p, ErrRoot)
 	}
+	v.forget()
 	fi, err := v.stat(ctx, p)
 	if err != nil {
 		return pathErr("rmdir", p, err)

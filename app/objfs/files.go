@@ -19,6 +19,7 @@ func (v *View) Remove(ctx context.Context, p string) error {
 	if err := checkPath(p); err != nil {
 		return pathErr("delete", p, err)
 	}
+	v.forget()
 	fi, err := v.stat(ctx, p)
 	if err != nil {
 		return pathErr("delete", p, err)
@@ -78,15 +79,15 @@ func (v *View) Create(ctx context.Context, p string) (storage.Upload, error) {
 	if err := v.needDir(ctx, path.Dir(p)); err != nil {
 		return nil, pathErr("upload", p, err)
 	}
-	switch fi, err := v.stat(ctx, p); {
-	case err == nil && fi.dir:
-		return nil, pathErr("upload", p, ErrIsDir)
-	case err != nil && !errors.Is(err, fs.ErrNotExist):
+	switch k, err := v.kindOf(ctx, p); {
+	case err != nil:
 		return nil, pathErr("upload", p, err) // the store is failing: say so before the data is sent
+	case k == kindDir:
+		return nil, pathErr("upload", p, ErrIsDir)
 	}
 	u, err := v.store().Create(context.WithoutCancel(ctx), v.key(p))
 	if err != nil {
 		return nil, pathErr("upload", p, err)
 	}
-	return u, nil
+	return &committed{Upload: u, v: v, dir: path.Dir(p)}, nil
 }

@@ -73,6 +73,9 @@ func (v *View) ReadDir(ctx context.Context, p string) ([]FileInfo, error) {
 			return []FileInfo{fi}, nil
 		}
 	}
+	if len(out) > 0 || sawOwnMarker {
+		v.learnDir(Clean(p))
+	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out, nil
 }

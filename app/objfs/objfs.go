@@ -77,6 +77,7 @@ type View struct {
 	home     string
 	readOnly bool
 	log      *slog.Logger
+	known    knownDirs // directories it just saw (known.go)
 }
 
 // View returns the file system as the user with this home and access sees
@@ -126,6 +127,9 @@ func (v *View) Stat(ctx context.Context, p string) (FileInfo, error) {
 	fi, err := v.stat(ctx, p)
 	if err != nil {
 		return FileInfo{}, pathErr("stat", p, err)
+	}
+	if fi.dir {
+		v.learnDir(Clean(p))
 	}
 	return fi, nil
 }
@@ -178,15 +182,16 @@ func (v *View) stat(ctx context.Context, p string) (FileInfo, error) {
 	return FileInfo{}, fs.ErrNotExist
 }
 
-// needDir fails unless p is an existing directory.
+// needDir fails unless p is an existing directory (or one the view just
+// saw, known.go).
 func (v *View) needDir(ctx context.Context, p string) error {
-	fi, err := v.stat(ctx, p)
+	k, err := v.kindOf(ctx, p)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return ErrNoParent
 	case err != nil:
 		return err
-	case !fi.dir:
+	case k == kindNone:
+		return ErrNoParent
+	case k == kindFile:
 		return fmt.Errorf("%s %w", Clean(p), ErrNotDir)
 	}
 	return nil

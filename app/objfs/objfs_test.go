@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -56,6 +57,45 @@ func TestConformance(t *testing.T) {
 var ctx = context.Background()
 
 func runSuite(t *testing.T, newFS func(t *testing.T) (*objfs.FS, storage.Store), suffix string) {
+	// The checks before an upload ask the store in one listing and a view
+	// remembers the directories it just saw (known.go): the rules stay.
+	t.Run("upload checks with what the session knows", func(t *testing.T) {
+		f, s := newFS(t)
+		v := f.View("", false, nil)
+		must(t, v.Mkdir(ctx, "/d"))
+		put(t, v, "/d/a", "a")
+		put(t, v, "/d/b", "b") // the parent is known now
+		must(t, v.Remove(ctx, "/d/a"))
+		must(t, v.Remove(ctx, "/d/b"))
+		must(t, v.RemoveDir(ctx, "/d"))
+		_, err := v.Create(ctx, "/d/c") // the view removed it: it knows
+		mustFail(t, err, objfs.ErrNoParent)
+
+		// A file and a directory of the same name (S3): the file wins, as
+		// in Stat.
+		storePut(t, s, "g", "file")
+		if _, isDir := s.(*filestore.Store); !isDir { // a directory cannot hold both
+			storePut(t, s, "g/h", "under")
+		}
+		_, err = v.Create(ctx, "/g/new")
+		mustFail(t, err, objfs.ErrNotDir)
+
+		// Many names that sort between "x" and "x/": the listing of "x"
+		// is too crowded to tell, and the view asks as Stat does.
+		for i := 0; i < 120; i++ {
+			storePut(t, s, fmt.Sprintf("x.%03d", i), "n")
+		}
+		must(t, v.Mkdir(ctx, "/x"))
+		other := f.View("", false, nil) // knows nothing yet
+		_, err = other.Create(ctx, "/x")
+		mustFail(t, err, objfs.ErrIsDir)
+		mustFail(t, other.Mkdir(ctx, "/x"), objfs.ErrExists)
+		put(t, other, "/x/in", "in")
+		_, err = other.Create(ctx, "/x.050/y")
+		mustFail(t, err, objfs.ErrNotDir)
+		put(t, other, "/x.200", "new name among many")
+	})
+
 	t.Run("files and directories", func(t *testing.T) {
 		f, _ := newFS(t)
 		v := f.View("", false, nil)

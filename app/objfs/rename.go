@@ -38,6 +38,7 @@ func (v *View) Rename(ctx context.Context, from, to string) error {
 	if from == to {
 		return nil
 	}
+	v.forget()
 	src, err := v.stat(ctx, from)
 	if err != nil {
 		return pathErr("rename", from, err)

@@ -67,6 +67,8 @@ func main() {
 	logins := flag.Int("logins", 200, "sequential logins timed")
 	sftpOn := flag.Bool("sftp", true, "also measure SFTP (OpenSSH's sftp as the client)")
 	smallFiles := flag.Int("small-files", 500, "small files uploaded in one session (files/s)")
+	small16k := flag.Int("files-16k", 500, "16 KiB files uploaded and downloaded one by one, and by 10 sessions (0: skip)")
+	small1m := flag.Int("files-1m", 100, "1 MiB files uploaded one by one")
 	memLimit := flag.String("memory-limit", "512MiB", "gateway FTP_UPLOAD_MEMORY_LIMIT")
 	out := flag.String("json", "bench-results.json", "where to write the figures")
 	flag.Parse()
@@ -93,6 +95,9 @@ func main() {
 	b.results["memory_limit_mib"] = limit >> 20
 
 	b.singleFile(bigSize, *rounds)
+	if *small16k > 0 {
+		b.smallFiles(*small16k, *small1m)
+	}
 	for _, n := range strings.Split(*conc, ",") {
 		var count int
 		fmt.Sscan(n, &count)
@@ -182,13 +187,18 @@ func (b *bench) startGateways(bin, memLimit string) {
 	waitTCP(b.sftpS3)
 }
 
-// metric reads one value from the S3 gateway's /metrics.
-func (b *bench) metric(name string) float64 {
+// metricsText is the S3 gateway's /metrics page.
+func (b *bench) metricsText() string {
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", b.httpS3))
 	check(err)
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	for _, l := range strings.Split(string(body), "\n") {
+	return string(body)
+}
+
+// metric reads one value from the S3 gateway's /metrics.
+func (b *bench) metric(name string) float64 {
+	for _, l := range strings.Split(b.metricsText(), "\n") {
 		if v, ok := strings.CutPrefix(l, name+" "); ok {
 			var f float64
 			fmt.Sscan(v, &f)

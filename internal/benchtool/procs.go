@@ -62,7 +62,13 @@ func (p *proc) cpuSeconds() float64 {
 }
 
 // peakRSS is the high-water mark of resident memory in MiB.
-func (p *proc) peakRSS() float64 {
+func (p *proc) peakRSS() float64 { return p.status("VmHWM:") }
+
+// rss is the resident memory now, in MiB.
+func (p *proc) rss() float64 { return p.status("VmRSS:") }
+
+// status reads a size in kB from /proc/PID/status, in MiB.
+func (p *proc) status(field string) float64 {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
 		return 0
@@ -70,7 +76,7 @@ func (p *proc) peakRSS() float64 {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), field); ok {
 			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
 			return kb / 1024
 		}

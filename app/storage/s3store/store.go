@@ -69,9 +69,10 @@ type Options struct {
 
 // Store is a storage.Store on one S3 bucket.
 type Store struct {
-	client  *s3.Client
-	opts    Options
-	aborter *aborter
+	client   *s3.Client
+	opts     Options
+	aborter  *aborter
+	requests requestCounts
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -114,7 +115,9 @@ func New(client *s3.Client, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{client: client, opts: opts}
+	s := &Store{opts: opts}
+	// The Store's own copy of the client counts its requests (Requests).
+	s.client = s3.New(client.Options(), s.requests.addTo)
 	s.aborter = newAborter(client, opts.Bucket, opts.AbortRetry, opts.Logger)
 	return s, nil
 }
