@@ -49,6 +49,7 @@ type controlConn struct {
 	onPassiveCommand func() // a PASV or EPSV arrived
 	afterReply       atomic.Pointer[func()]
 	replyCode        atomic.Int32 // the code a failed operation's 550 reply must carry
+	inMultiline      multiline    // written only under writeMu
 	closed           atomic.Bool
 	adm              *admission // its place in the connection limits
 	keepOpen         atomic.Bool
@@ -125,7 +126,7 @@ func (c *controlConn) Write(p []byte) (int, error) {
 	if c.swallowed(p) {
 		return n, nil
 	}
-	p = escapeControls(c.rewriteReply(p))
+	p = c.inMultiline.fix(escapeControls(c.rewriteReply(p)))
 	if isFinalReply(p) {
 		p = withCode(p, int(c.replyCode.Swap(0)))
 	}

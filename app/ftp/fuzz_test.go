@@ -21,6 +21,7 @@ import (
 type fuzzSession struct {
 	conn net.Conn
 	r    *bufio.Reader
+	sent []string // the lines this session was sent, for failure messages
 }
 
 var replyLine = regexp.MustCompile(`^[1-5][0-9][0-9][ -]`)
@@ -52,6 +53,7 @@ func FuzzControlSession(f *testing.F) {
 			s = dialFuzz(t, g.addr)
 		}
 		s.conn.SetDeadline(time.Now().Add(8 * time.Second))
+		s.sent = append(s.sent, line)
 		if _, err := fmt.Fprintf(s.conn, "%s\r\n", line); err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +64,7 @@ func FuzzControlSession(f *testing.F) {
 					s = nil
 					return
 				}
-				t.Fatalf("%q: reading the reply: %v", line, err)
+				t.Fatalf("%q: reading the reply: %v (the session's lines: %q)", line, err, s.sent)
 			}
 			body := strings.TrimSuffix(l, "\r\n")
 			if strings.ContainsAny(body, "\r\n\x00") || !strings.HasSuffix(l, "\r\n") {

@@ -148,3 +148,34 @@ func escapeControls(p []byte) []byte {
 	}
 	return out
 }
+
+// multiline follows the multi-line replies being written, so that each of
+// their inner lines starts with a space as RFC 959 wants: the library's
+// server STAT writes one (its banner) without it, which a client would
+// read as a reply of its own.
+type multiline struct{ code []byte }
+
+func (m *multiline) fix(p []byte) []byte {
+	if len(p) >= 4 && isDigits(p[:3]) {
+		switch {
+		case p[3] == '-' && m.code == nil:
+			m.code = append([]byte(nil), p[:3]...)
+		case p[3] == ' ' && bytes.Equal(p[:3], m.code):
+			m.code = nil
+		}
+		return p
+	}
+	if m.code != nil && len(p) > 0 && p[0] != ' ' {
+		return append([]byte(" "), p...)
+	}
+	return p
+}
+
+func isDigits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}

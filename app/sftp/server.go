@@ -38,6 +38,7 @@ type Server struct {
 	listeners map[net.Listener]bool
 	conns     map[net.Conn]bool
 	logins    map[net.Conn]string // the user logged in on each connection
+	channels  map[*sessionChannel]bool
 	draining  atomic.Bool
 	transfers sync.WaitGroup // open upload and download handles
 	handlers  sync.WaitGroup // connection goroutines
@@ -71,7 +72,7 @@ func New(opts Options) (*Server, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{opts: opts, log: opts.Logger, metrics: opts.Metrics,
-		listeners: map[net.Listener]bool{}, conns: map[net.Conn]bool{}, logins: map[net.Conn]string{}}
+		listeners: map[net.Listener]bool{}, conns: map[net.Conn]bool{}, logins: map[net.Conn]string{}, channels: map[*sessionChannel]bool{}}
 	s.base = ssh.ServerConfig{
 		Config:                  ssh.Config{KeyExchanges: KeyExchanges, Ciphers: Ciphers, MACs: MACs},
 		MaxAuthTries:            opts.MaxAuthTries,
@@ -233,9 +234,10 @@ func (s *Server) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request, usr *aut
 			ok, started = true, true
 			req.Reply(true, nil)
 			go func() {
-				s.serveSFTP(ch, usr, log)
-				ch.CloseWrite()
-				ch.Close()
+				sc := s.newSessionChannel(ch)
+				defer s.dropSessionChannel(sc)
+				s.serveSFTP(sc, usr, log)
+				sc.end()
 			}()
 			continue
 		}
@@ -263,7 +265,7 @@ func subsystemName(payload []byte) string {
 // serveSFTP runs the request server over the channel until the client ends
 // it or the connection drops; handles still open are then closed, which
 // aborts their uploads.
-func (s *Server) serveSFTP(ch ssh.Channel, usr *auth.User, log *slog.Logger) {
+func (s *Server) serveSFTP(ch io.ReadWriteCloser, usr *auth.User, log *slog.Logger) {
 	h := &handlers{s: s, view: s.opts.FS.View(usr.Home, usr.ReadOnly, log), log: log}
 	rs := sftp.NewRequestServer(ch, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h})
 	if err := rs.Serve(); err != nil && !errors.Is(err, io.EOF) {
@@ -287,6 +289,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	select {
 	case <-done:
+		// The last replies (a CLOSE's status, say) may still be on their
+		// way: close a session once each request it read was answered.
+		s.waitAnswered(ctx)
 	case <-ctx.Done():
 		err = errors.New("sftp transfers still running after the grace period: aborting them")
 	}

@@ -166,6 +166,8 @@ func (b *bench) startGateways(bin, memLimit string) {
 			fmt.Sprintf("HEALTHCHECK_PORT=%d", freePort()), fmt.Sprintf("FTP_HTTP_ADDR=127.0.0.1:%d", httpPort),
 			"FTP_USERS__0__LOGIN=" + user, "FTP_USERS__0__PASSWORD=" + password, "FTP_LOG_LEVEL=warn",
 			"FTP_LOGIN_MAX_FAILURES=1000", "FTP_UPLOAD_MEMORY_LIMIT=" + memLimit, "HOME=" + b.dir,
+			// Every bench client comes from 127.0.0.1: one address, many clients.
+			"FTP_MAX_CONNECTIONS_PER_ADDRESS=2000", "FTP_MAX_LOGINS_PENDING_PER_ADDRESS=2000", "FTP_MAX_CONNECTIONS=4000",
 			"FTP_USERS__0__PUBLIC_KEYS=" + b.sftpPub, fmt.Sprintf("SFTP_PORT=%d", freePort()),
 			"SFTP_HOST_KEY_SEED=" + rand.Text() + rand.Text(),
 		}
