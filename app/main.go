@@ -109,6 +109,8 @@ func run(ctx context.Context, environ []string, out io.Writer) error {
 		}
 		return fmt.Errorf("HEALTHCHECK_PORT/FTP_HTTP_ADDR: %w", err)
 	}
+	// The load balancer asks each task which passive ports it owns.
+	hs.Own(cfg.DataPortsFirst, cfg.DataPortsCount)
 	defer hs.Close()
 
 	served := make(chan error, 2)

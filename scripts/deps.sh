@@ -25,6 +25,10 @@ for tool in curl lftp; do
 	command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
 done
 command -v sftp >/dev/null 2>&1 || missing="$missing openssh-client"
+# The active-active proof (internal/nlbsim) runs each simulated host in a
+# network namespace of its own.
+command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
+command -v nsenter >/dev/null 2>&1 || missing="$missing util-linux"
 # Debian's paramiko is for Debian's python3 (/usr/bin/python3), which the
 # SFTP tests look for when the python3 on PATH lacks it.
 if ! python3 -c 'import paramiko' >/dev/null 2>&1 && ! /usr/bin/python3 -c 'import paramiko' >/dev/null 2>&1; then

@@ -63,3 +63,38 @@ func TestHealthChecksAndDrain(t *testing.T) {
 		t.Error("the health check port still accepts while draining")
 	}
 }
+
+// Several tasks behind one load balancer: /owner/PORT is the health check
+// of a data port's target group, healthy only on the task that hands that
+// port out, draining or not.
+func TestOwnerAnswersForItsOwnDataPortsOnly(t *testing.T) {
+	s, err := Start("127.0.0.1:0", "127.0.0.1:0", promtext.Sources{}, false, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	status := func(path string) int {
+		resp, err := http.Get("http://" + s.HTTPAddr().String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := status("/owner/8042"); got != http.StatusNotFound {
+		t.Errorf("before Own: %d, want 404", got)
+	}
+	s.Own(8042, 20) // task 1 of a plan of 20 ports from 8022
+	for port, want := range map[string]int{"8041": 404, "8042": 200, "8061": 200, "8062": 404, "8022": 404, "x": 400, "70000": 400} {
+		if got := status("/owner/" + port); got != want {
+			t.Errorf("/owner/%s: %d, want %d", port, got, want)
+		}
+	}
+	s.Drain()
+	if got := status("/owner/8050"); got != http.StatusOK {
+		t.Errorf("draining: /owner/8050 %d, want 200 (its sessions still open data connections)", got)
+	}
+	if got := status("/healthz"); got != http.StatusServiceUnavailable {
+		t.Errorf("draining: /healthz %d, want 503", got)
+	}
+}

@@ -1,7 +1,9 @@
 // Package health serves what load balancers and operators probe: a TCP port
 // that accepts and closes (the NLB health check, as aioftps3's
 // HEALTHCHECK_PORT), and HTTP /healthz and /metrics (Prometheus text format,
-// written by whatever sources the gateway hands it).
+// written by whatever sources the gateway hands it), and HTTP /owner/PORT:
+// 200 only for a passive data port this task owns, the load balancer's
+// health check of a data port's target group when several tasks share it.
 package health
 
 import (
@@ -13,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	httppprof "net/http/pprof"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -25,7 +28,27 @@ type Server struct {
 	http     *http.Server
 	httpLn   net.Listener
 	draining atomic.Bool
+	owned    atomic.Pointer[[2]int] // first data port, count
 	log      *slog.Logger
+}
+
+// Own declares the passive data ports this task hands out: first up to
+// first+count-1. /owner/PORT answers 200 for those alone, while draining
+// too: a draining task's sessions still open data connections to it.
+func (s *Server) Own(first, count int) { s.owned.Store(&[2]int{first, count}) }
+
+// owner answers whether this task owns the data port in the path.
+func (s *Server) owner(w http.ResponseWriter, r *http.Request) {
+	port, err := strconv.Atoi(r.PathValue("port"))
+	if err != nil || port < 1 || port > 65535 {
+		http.Error(w, "not a port", http.StatusBadRequest)
+		return
+	}
+	if o := s.owned.Load(); o == nil || port < o[0] || port >= o[0]+o[1] {
+		http.Error(w, "not this task's port", http.StatusNotFound)
+		return
+	}
+	io.WriteString(w, "owner\n")
 }
 
 // Start listens on the TCP health port (0: none) and the HTTP address ("" or
@@ -55,6 +78,7 @@ func Start(tcpAddr, httpAddr string, m promtext.Source, pprof bool, log *slog.Lo
 			}
 			io.WriteString(w, "ok\n")
 		})
+		mux.HandleFunc("GET /owner/{port}", s.owner)
 		mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 			m.WritePrometheus(w)

@@ -24,8 +24,10 @@ import (
 
 // Props configure the function.
 type Props struct {
-	Cluster           awsecs.ICluster
-	Service           awsecs.Ec2Service
+	Cluster awsecs.ICluster
+	// Services are the gateway's slots' services: their tasks' hosts make
+	// the record.
+	Services          []awsecs.Ec2Service
 	CloudMapNamespace string // the namespace name, for the cross-check
 	CloudMapService   string
 	HostedZoneID      string
@@ -73,6 +75,11 @@ func New(scope constructs.Construct, id string, p Props) DNSSync {
 	})
 	logs := awslogs.NewLogGroup(c, jsii.String("Logs"), &awslogs.LogGroupProps{Retention: p.LogRetention})
 	record := strings.TrimSuffix(strings.ToLower(p.RecordName), ".")
+	var names, groups []*string
+	for _, svc := range p.Services {
+		names = append(names, svc.ServiceName())
+		groups = append(groups, jsii.String("service:"+*svc.ServiceName()))
+	}
 	fn := awslambda.NewFunction(c, jsii.String("Function"), &awslambda.FunctionProps{
 		Description:  jsii.String("ftps3: keep " + record + " pointing at the gateway's hosts"),
 		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
@@ -86,7 +93,7 @@ func New(scope constructs.Construct, id string, p Props) DNSSync {
 		DeadLetterQueue: dlq, RetryAttempts: jsii.Number(2),
 		LogGroup: logs,
 		Environment: &map[string]*string{
-			"CLUSTER": p.Cluster.ClusterName(), "SERVICE": p.Service.ServiceName(),
+			"CLUSTER": p.Cluster.ClusterName(), "SERVICE": awscdk.Fn_Join(jsii.String(","), &names),
 			"HOSTED_ZONE_ID": &p.HostedZoneID, "RECORD_NAME": &record, "TTL": jsii.String(fmt.Sprint(p.TTL)),
 			"SOURCE":             jsii.String("ecs"),
 			"CLOUDMAP_NAMESPACE": &p.CloudMapNamespace, "CLOUDMAP_SERVICE": &p.CloudMapService,
@@ -135,7 +142,7 @@ func New(scope constructs.Construct, id string, p Props) DNSSync {
 			Source: jsii.Strings("aws.ecs"), DetailType: jsii.Strings("ECS Task State Change"),
 			Detail: &map[string]any{
 				"clusterArn": []*string{clusterArn},
-				"group":      []*string{jsii.String("service:" + *p.Service.ServiceName())},
+				"group":      groups,
 			},
 		},
 		Targets: &[]awsevents.IRuleTarget{target},

@@ -1,12 +1,19 @@
-// Package gateway runs the ftps3 gateway on ECS on EC2: one task per host in
-// bridge network mode, with every FTP port published on the same host port,
-// registered in Cloud Map as an SRV record.
+// Package gateway runs the ftps3 gateway on ECS on EC2 in bridge network
+// mode: gatewayTasks tasks, one per host, the hosts spread over the zones,
+// every FTP port published on the same host port, registered in Cloud Map as
+// an SRV record.
 //
-// One task, on purpose: a passive data connection must reach the task that
-// holds the client's control connection. Through a load balancer with more
-// than one target it could land on another one. The service is therefore a
-// single task on a single host, replaced (stop, then start) on deployment
-// or failure; clients reconnect, and nothing half-uploaded is left behind.
+// Active-active: a passive data connection must reach the task that holds
+// the client's control connection. So each task is a slot with an ECS
+// service of its own and a block of data ports of its own (slot i:
+// DataPortsFirst + i*DataPortsCount ...), and hands out only that block in
+// PASV/EPSV replies; the load balancer's target group for a data port has
+// every host registered, but only the owner's answers its ownership health
+// check (see infra/loadbalancer). The command and SFTP ports are shared and
+// balance across every healthy task. Static host ports keep one task per
+// host. The slots' services are updated one after the other (each depends
+// on the previous one), so a deployment replaces one task at a time and the
+// others keep serving; the task being replaced drains its transfers.
 //
 // Hosts: ECS-optimized Amazon Linux 2023, its AMI resolved when an instance
 // launches, replaced after at most MaxHostLifetime (a new host is launched
@@ -24,7 +31,6 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsautoscaling"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecrassets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
@@ -46,7 +52,15 @@ type Props struct {
 	Arm64        bool
 	InstanceType string
 
+	// Tasks is how many gateway tasks (slots, hosts) run; task i owns the
+	// data ports DataPortsFirst + i*DataPortsCount ... + DataPortsCount - 1.
+	Tasks int
+
 	CommandPort, DataPortsFirst, DataPortsCount, HealthcheckPort int
+	// HealthHTTPPort is the gateway's HTTP port (FTP_HTTP_ADDR), published
+	// on the host: /healthz, and /owner/PORT, the load balancer's
+	// ownership check for a data port.
+	HealthHTTPPort int
 	// SFTPPort is the container's (and host's) SFTP port; 0: no SFTP.
 	SFTPPort int
 	// SFTPHostKeySecretArn: a secret holding the SFTP host key as PEM;
@@ -65,8 +79,16 @@ type Props struct {
 	Bucket    awss3.IBucket
 	KeyPrefix string
 
-	UsersSecretArn string // optional: FTP_USERS_JSON
-	TLSSecretArn   string // optional: cert and key
+	// UsersSecretArn: the operator's secret holding the user list (the JSON
+	// of FTP_USERS_JSON); without it the stack creates one holding the
+	// first user. Either way the gateway reads it itself (by id, through the
+	// task role) and reloads it while running: no restart for a new user.
+	UsersSecretArn string
+	// UsersSecretKeyArn: the customer managed KMS key that encrypts the
+	// operator's users secret, if any (the task role may decrypt with it,
+	// through Secrets Manager only).
+	UsersSecretKeyArn string
+	TLSSecretArn      string // optional: cert and key
 
 	LogRetention awslogs.RetentionDays
 	// ImageDirectory holds docker/Dockerfile and dist/ (the repository root).
@@ -81,32 +103,33 @@ const MaxHostLifetime = 14 * 24 * time.Hour
 type Gateway interface {
 	constructs.Construct
 	Cluster() awsecs.ICluster
-	Service() awsecs.Ec2Service
+	// Services are the slots' services, slot 0 first.
+	Services() []awsecs.Ec2Service
 	AutoScalingGroup() awsautoscaling.AutoScalingGroup
 	InstanceSecurityGroup() awsec2.ISecurityGroup
 	UsersSecret() awssecretsmanager.ISecret
 	Namespace() awsservicediscovery.INamespace
-	// Container is the gateway container, for the task definition's
-	// environment (the contract with app/config).
-	Container() awsecs.ContainerDefinition
+	// Containers are the slots' gateway containers, for the task
+	// definitions' environment (the contract with app/config).
+	Containers() []awsecs.ContainerDefinition
 }
 
 type gateway struct {
 	constructs.Construct
-	cluster   awsecs.Cluster
-	service   awsecs.Ec2Service
-	asg       awsautoscaling.AutoScalingGroup
-	sg        awsec2.SecurityGroup
-	users     awssecretsmanager.ISecret
-	container awsecs.ContainerDefinition
+	cluster    awsecs.Cluster
+	services   []awsecs.Ec2Service
+	asg        awsautoscaling.AutoScalingGroup
+	sg         awsec2.SecurityGroup
+	users      awssecretsmanager.ISecret
+	containers []awsecs.ContainerDefinition
 }
 
 func (g *gateway) Cluster() awsecs.ICluster                          { return g.cluster }
-func (g *gateway) Service() awsecs.Ec2Service                        { return g.service }
+func (g *gateway) Services() []awsecs.Ec2Service                     { return g.services }
 func (g *gateway) AutoScalingGroup() awsautoscaling.AutoScalingGroup { return g.asg }
 func (g *gateway) InstanceSecurityGroup() awsec2.ISecurityGroup      { return g.sg }
 func (g *gateway) UsersSecret() awssecretsmanager.ISecret            { return g.users }
-func (g *gateway) Container() awsecs.ContainerDefinition             { return g.container }
+func (g *gateway) Containers() []awsecs.ContainerDefinition          { return g.containers }
 func (g *gateway) Namespace() awsservicediscovery.INamespace {
 	return g.cluster.DefaultCloudMapNamespace()
 }
@@ -118,7 +141,8 @@ func New(scope constructs.Construct, id string, p Props) Gateway {
 	g := &gateway{}
 	constructs.NewConstruct_Override(g, scope, &id)
 	c := g
-	lastData := p.DataPortsFirst + p.DataPortsCount - 1
+	tasks := max(1, p.Tasks)
+	lastData := p.DataPortsFirst + tasks*p.DataPortsCount - 1
 
 	// Who may reach the host.
 	g.sg = awsec2.NewSecurityGroup(c, jsii.String("Instances"), &awsec2.SecurityGroupProps{
@@ -129,7 +153,7 @@ func New(scope constructs.Construct, id string, p Props) Gateway {
 	if p.SFTPPort != 0 {
 		ftpPorts = append(ftpPorts, awsec2.Port_Tcp(num(p.SFTPPort)))
 	}
-	for _, port := range append(ftpPorts, awsec2.Port_Tcp(num(p.HealthcheckPort))) {
+	for _, port := range append(ftpPorts, awsec2.Port_Tcp(num(p.HealthcheckPort)), awsec2.Port_Tcp(num(p.HealthHTTPPort))) {
 		g.sg.AddIngressRule(p.LoadBalancerSecurityGroup, port, jsii.String("ftps3 load balancer"), nil)
 	}
 	for _, cidr := range p.CampusCidrs {
@@ -171,9 +195,10 @@ func New(scope constructs.Construct, id string, p Props) Gateway {
 	g.asg = awsautoscaling.NewAutoScalingGroup(c, jsii.String("Hosts"), &awsautoscaling.AutoScalingGroupProps{
 		Vpc: p.Vpc, LaunchTemplate: lt,
 		VpcSubnets: &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS},
-		// One host; room for a second while a host is replaced (launch
-		// before terminate).
-		MinCapacity: jsii.Number(1), MaxCapacity: jsii.Number(2),
+		// A host per task, in every zone of the private subnets (the group
+		// balances its hosts across them); room for one more while a host
+		// is replaced (launch before terminate).
+		MinCapacity: num(tasks), MaxCapacity: num(tasks + 1),
 		MaxInstanceLifetime:  awscdk.Duration_Days(jsii.Number(MaxHostLifetime.Hours() / 24)),
 		MinHealthyPercentage: jsii.Number(100), MaxHealthyPercentage: jsii.Number(200),
 		HealthChecks: awsautoscaling.HealthChecks_Ec2(&awsautoscaling.Ec2HealthChecksOptions{GracePeriod: awscdk.Duration_Minutes(jsii.Number(5))}),
@@ -188,32 +213,23 @@ func New(scope constructs.Construct, id string, p Props) Gateway {
 	})
 	g.cluster.AddAsgCapacityProvider(cp, nil)
 
-	// The task.
+	// The tasks: one ECS service per slot, each with its own block of data
+	// ports; they share the task role, the log group, the user list and
+	// the image.
 	logs := awslogs.NewLogGroup(c, jsii.String("Logs"), &awslogs.LogGroupProps{
 		Retention: p.LogRetention, RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
 	})
-	task := awsecs.NewEc2TaskDefinition(c, jsii.String("Task"), &awsecs.Ec2TaskDefinitionProps{
-		NetworkMode: awsecs.NetworkMode_BRIDGE,
+	taskRole := awsiam.NewRole(c, jsii.String("TaskRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("ecs-tasks.amazonaws.com"), nil),
+		Description: jsii.String("ftps3 gateway tasks: the bucket under the key prefix, the user list"),
 	})
 	prefix := p.KeyPrefix
-	p.Bucket.GrantReadWrite(task.TaskRole(), jsii.String(prefix+"*"))
-	p.Bucket.GrantDelete(task.TaskRole(), jsii.String(prefix+"*"))
+	p.Bucket.GrantReadWrite(taskRole, jsii.String(prefix+"*"))
+	p.Bucket.GrantDelete(taskRole, jsii.String(prefix+"*"))
 
-	g.users = awssecretsmanager.NewSecret(c, jsii.String("FirstUser"), &awssecretsmanager.SecretProps{
-		Description: jsii.String("ftps3: the first FTP user (login and generated password)"),
-		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
-			SecretStringTemplate: jsii.String(`{"login":"partner"}`), GenerateStringKey: jsii.String("password"),
-			PasswordLength: jsii.Number(24), ExcludePunctuation: jsii.Bool(true),
-		},
-	})
-	secrets := map[string]awsecs.Secret{
-		"FTP_USERS__0__LOGIN":    awsecs.Secret_FromSecretsManager(g.users, jsii.String("login")),
-		"FTP_USERS__0__PASSWORD": awsecs.Secret_FromSecretsManager(g.users, jsii.String("password")),
-	}
-	if p.UsersSecretArn != "" {
-		s := awssecretsmanager.Secret_FromSecretCompleteArn(c, jsii.String("MoreUsers"), &p.UsersSecretArn)
-		secrets["FTP_USERS_JSON"] = awsecs.Secret_FromSecretsManager(s, nil)
-	}
+	g.users = usersSecret(c, p.UsersSecretArn, prefix)
+	grantUsersSecret(taskRole, g.users, p.UsersSecretKeyArn)
+	secrets := map[string]awsecs.Secret{}
 	if p.TLSSecretArn != "" {
 		s := awssecretsmanager.Secret_FromSecretCompleteArn(c, jsii.String("Certificate"), &p.TLSSecretArn)
 		secrets["FTP_TLS_CERT_PEM"] = awsecs.Secret_FromSecretsManager(s, jsii.String("cert"))
@@ -241,10 +257,9 @@ func New(scope constructs.Construct, id string, p Props) Gateway {
 
 	env := map[string]*string{
 		"FTP_COMMAND_PORT":     jsii.String(fmt.Sprint(p.CommandPort)),
-		"FTP_DATA_PORTS_FIRST": jsii.String(fmt.Sprint(p.DataPortsFirst)),
 		"FTP_DATA_PORTS_COUNT": jsii.String(fmt.Sprint(p.DataPortsCount)),
 		"HEALTHCHECK_PORT":     jsii.String(fmt.Sprint(p.HealthcheckPort)),
-		"FTP_HTTP_ADDR":        jsii.String(":8080"),
+		"FTP_HTTP_ADDR":        jsii.String(fmt.Sprintf(":%d", p.HealthHTTPPort)),
 		"AWS_S3_BUCKET_NAME":   p.Bucket.BucketName(),
 		"AWS_S3_BUCKET_REGION": awscdk.Stack_Of(c).Region(),
 		"AWS_AUTH_MECHANISM":   jsii.String("ecs_role"),
@@ -269,100 +284,48 @@ func New(scope constructs.Construct, id string, p Props) Gateway {
 	} else {
 		env["SFTP_PORT"] = jsii.String("off")
 	}
-	if prefix != "" {
-		// Every user's home is under the prefix the task role may use.
-		env["FTP_USERS__0__HOME"] = jsii.String(prefix)
-	}
+	// The gateway reads the user list itself and reloads it every minute.
+	env["FTP_USERS_SECRET_ID"] = g.users.SecretArn()
 
-	var ports []*awsecs.PortMapping
-	mapped := append([]int{p.CommandPort, p.HealthcheckPort}, seq(p.DataPortsFirst, lastData)...)
-	if p.SFTPPort != 0 {
-		mapped = append(mapped, p.SFTPPort)
-	}
-	for _, port := range mapped {
-		ports = append(ports, &awsecs.PortMapping{ContainerPort: num(port), HostPort: num(port), Protocol: awsecs.Protocol_TCP})
-	}
 	platform, other := "linux/amd64", "arm64"
 	if p.Arm64 {
 		platform, other = "linux/arm64", "amd64"
 	}
-	g.container = task.AddContainer(jsii.String(ContainerName), &awsecs.ContainerDefinitionOptions{
-		Image: awsecs.ContainerImage_FromAsset(&p.ImageDirectory, &awsecs.AssetImageProps{
-			File: jsii.String("docker/Dockerfile"), Platform: awsecrassets.Platform_Custom(&platform),
-			// The context holds this architecture's binary only (the
-			// Dockerfile copies dist/linux-*/ftps3).
-			Exclude: jsii.Strings("dist/linux-" + other),
-		}),
-		MemoryReservationMiB: jsii.Number(768), MemoryLimitMiB: jsii.Number(1536),
-		PortMappings: &ports,
-		Logging:      awsecs.LogDrivers_AwsLogs(&awsecs.AwsLogDriverProps{StreamPrefix: jsii.String("gateway"), LogGroup: logs}),
-		HealthCheck: &awsecs.HealthCheck{
-			Command:  jsii.Strings("CMD", "/ftps3", "-healthcheck"),
-			Interval: awscdk.Duration_Seconds(jsii.Number(15)), Timeout: awscdk.Duration_Seconds(jsii.Number(5)),
-			Retries: jsii.Number(3), StartPeriod: awscdk.Duration_Seconds(jsii.Number(20)),
-		},
-		StopTimeout: awscdk.Duration_Seconds(jsii.Number(120)),
+	image := awsecs.ContainerImage_FromAsset(&p.ImageDirectory, &awsecs.AssetImageProps{
+		File: jsii.String("docker/Dockerfile"), Platform: awsecrassets.Platform_Custom(&platform),
+		// The context holds this architecture's binary only (the
+		// Dockerfile copies dist/linux-*/ftps3).
+		Exclude: jsii.Strings("dist/linux-" + other),
 	})
-	// Sorted, so that every synth renders the same task definition.
-	for _, name := range sortedKeys(env) {
-		g.container.AddEnvironment(jsii.String(name), env[name])
+	for i := 0; i < tasks; i++ {
+		first := p.DataPortsFirst + i*p.DataPortsCount
+		slotEnv := map[string]*string{"FTP_DATA_PORTS_FIRST": jsii.String(fmt.Sprint(first))}
+		for k, v := range env {
+			slotEnv[k] = v
+		}
+		mapped := append([]int{p.CommandPort, p.HealthcheckPort, p.HealthHTTPPort}, seq(first, first+p.DataPortsCount-1)...)
+		if p.SFTPPort != 0 {
+			mapped = append(mapped, p.SFTPPort)
+		}
+		g.addSlot(i, slotProps{taskRole: taskRole, image: image, logs: logs, env: slotEnv, secrets: secrets, ports: mapped,
+			commandPort: p.CommandPort, capacity: cp.CapacityProviderName()})
 	}
-	for _, name := range sortedKeys(secrets) {
-		g.container.AddSecret(jsii.String(name), secrets[name])
-	}
-
-	g.service = awsecs.NewEc2Service(c, jsii.String("Service"), &awsecs.Ec2ServiceProps{
-		Cluster: g.cluster, TaskDefinition: task, DesiredCount: jsii.Number(1),
-		// Static host ports: a new task cannot start beside the old one, so
-		// a deployment stops the old task first.
-		MinHealthyPercent: jsii.Number(0), MaxHealthyPercent: jsii.Number(100),
-		PlacementConstraints: &[]awsecs.PlacementConstraint{awsecs.PlacementConstraint_DistinctInstances()},
-		CapacityProviderStrategies: &[]*awsecs.CapacityProviderStrategy{{
-			CapacityProvider: cp.CapacityProviderName(), Weight: jsii.Number(1),
-		}},
-		CircuitBreaker: &awsecs.DeploymentCircuitBreaker{Rollback: jsii.Bool(true)},
-		CloudMapOptions: &awsecs.CloudMapOptions{
-			Name: jsii.String(ContainerName), DnsRecordType: awsservicediscovery.DnsRecordType_SRV,
-			Container: g.container, ContainerPort: num(p.CommandPort), DnsTtl: awscdk.Duration_Seconds(jsii.Number(30)),
-		},
-	})
 	// The first deployment must not create the service before the cluster
 	// knows its capacity provider ("capacity provider ... not associated
 	// with the cluster"). CDK creates that association at synth time, in an
 	// aspect of the cluster; this one runs after it.
-	awscdk.Aspects_Of(g.cluster).Add(&dependOnAssociation{cluster: g.cluster, service: g.service},
+	awscdk.Aspects_Of(g.cluster).Add(&dependOnAssociation{cluster: g.cluster, services: g.services},
 		&awscdk.AspectOptions{Priority: awscdk.AspectPriority_READONLY()})
 
-	// The task is gone but the host lives (a crash loop, a task that cannot
-	// be placed): fewer running tasks than desired for 3 minutes, from
-	// Container Insights (a normal replacement takes about one).
-	insight := func(name string) awscloudwatch.IMetric {
-		return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
-			Namespace: jsii.String("ECS/ContainerInsights"), MetricName: jsii.String(name),
-			DimensionsMap: &map[string]*string{"ClusterName": g.cluster.ClusterName(), "ServiceName": g.service.ServiceName()},
-			Statistic:     jsii.String("Average"), Period: awscdk.Duration_Minutes(jsii.Number(1)),
-		})
-	}
-	awscloudwatch.NewAlarm(c, jsii.String("TasksBelowDesired"), &awscloudwatch.AlarmProps{
-		AlarmDescription: jsii.String("ftps3: fewer gateway tasks running than desired"),
-		Metric: awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
-			Expression:   jsii.String("desired - running"),
-			UsingMetrics: &map[string]awscloudwatch.IMetric{"desired": insight("DesiredTaskCount"), "running": insight("RunningTaskCount")},
-			Label:        jsii.String("missing tasks"), Period: awscdk.Duration_Minutes(jsii.Number(1)),
-		}),
-		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-		Threshold:          jsii.Number(1), EvaluationPeriods: jsii.Number(3),
-		TreatMissingData: awscloudwatch.TreatMissingData_BREACHING,
-	})
 	return g
 }
 
 // dependOnAssociation makes the service depend on the cluster's
 // capacity-provider association once CDK has created it.
 type dependOnAssociation struct {
-	cluster awsecs.Cluster
-	service awsecs.Ec2Service
-	done    bool
+	cluster  awsecs.Cluster
+	services []awsecs.Ec2Service
+	done     bool
 }
 
 func (a *dependOnAssociation) Visit(node constructs.IConstruct) {
@@ -371,7 +334,9 @@ func (a *dependOnAssociation) Visit(node constructs.IConstruct) {
 	}
 	for _, child := range *a.cluster.Node().Children() {
 		if r, ok := child.(awscdk.CfnResource); ok && *r.CfnResourceType() == "AWS::ECS::ClusterCapacityProviderAssociations" {
-			a.service.Node().AddDependency(r)
+			for _, svc := range a.services {
+				svc.Node().AddDependency(r)
+			}
 			a.done = true
 			return
 		}

@@ -6,6 +6,15 @@
 // Instance targets keep the clients' addresses, which the gateway uses to tie
 // a data connection to its control connection.
 //
+// Several gateway tasks: every host is a target of every target group. The
+// command port's group (and SFTP's) checks the TCP health port, so they
+// balance across every healthy task. A data port's group asks the health
+// HTTP port /owner/PORT, which only the task owning that port answers with
+// 200: each data port has exactly one healthy target, the task that handed
+// it out in a PASV/EPSV reply. A draining task keeps answering for its
+// ports (its sessions still open data connections) while its TCP health
+// port closes (no new sessions).
+//
 // PASV replies to public clients name the load balancer's DNS name, which
 // the gateway resolves (and caches for a minute): when a zone fails, its
 // address leaves the name, so passive connections keep working through the
@@ -29,9 +38,14 @@ import (
 type Props struct {
 	Vpc         awsec2.IVpc
 	PublicCidrs []string
-	// Ports are the FTP ports (command and passive data), each a listener.
+	// Ports are the shared FTP ports (the command port), each a listener
+	// balanced over every healthy host; DataPorts the passive data ports,
+	// each a listener whose healthy target is the port's owner alone,
+	// asked on OwnerCheckPort (HTTP GET /owner/PORT).
 	Ports           []int
+	DataPorts       []int
 	HealthcheckPort int
+	OwnerCheckPort  int
 	IdleTimeoutSecs int
 	// Forwards are listeners whose port differs from the hosts' (SFTP: 22
 	// on the load balancer, 2222 on the hosts).
@@ -42,7 +56,12 @@ type Props struct {
 type Forward struct {
 	Name                     string // for descriptions: "SFTP"
 	ListenerPort, TargetPort int
+	owned                    bool // a data port: only its owner is healthy
 }
+
+// OwnerPath is the health check path that only the owner of a data port
+// answers with 200 (app/health).
+func OwnerPath(port int) string { return fmt.Sprintf("/owner/%d", port) }
 
 // LoadBalancer is what other parts of the stack need.
 type LoadBalancer interface {
@@ -93,7 +112,7 @@ func New(scope constructs.Construct, id string, p Props) LoadBalancer {
 		Description: jsii.String("ftps3 load balancer: FTP ports from the allowed client networks"),
 	})
 	for _, cidr := range p.PublicCidrs {
-		for _, port := range p.Ports {
+		for _, port := range append(append([]int{}, p.Ports...), p.DataPorts...) {
 			l.sg.AddIngressRule(awsec2.Peer_Ipv4(jsii.String(cidr)), awsec2.Port_Tcp(jsii.Number(float64(port))),
 				jsii.String("FTPS clients "+cidr), nil)
 		}
@@ -117,13 +136,24 @@ func New(scope constructs.Construct, id string, p Props) LoadBalancer {
 		Vpc: p.Vpc, InternetFacing: jsii.Bool(true), CrossZoneEnabled: jsii.Bool(true), ZonalShift: jsii.Bool(true),
 		SecurityGroups: &[]awsec2.ISecurityGroup{l.sg}, SubnetMappings: &mappings,
 	})
-	listeners := make([]Forward, 0, len(p.Ports)+len(p.Forwards))
+	listeners := make([]Forward, 0, len(p.Ports)+len(p.DataPorts)+len(p.Forwards))
 	for _, port := range p.Ports {
 		listeners = append(listeners, Forward{ListenerPort: port, TargetPort: port})
 	}
 	listeners = append(listeners, p.Forwards...)
+	for _, port := range p.DataPorts {
+		listeners = append(listeners, Forward{ListenerPort: port, TargetPort: port, owned: true})
+	}
 	for _, f := range listeners {
 		port := f.TargetPort
+		check := &elbv2.HealthCheck{
+			Protocol: elbv2.Protocol_TCP, Port: jsii.String(fmt.Sprint(p.HealthcheckPort)),
+			Interval: awscdk.Duration_Seconds(jsii.Number(10)), HealthyThresholdCount: jsii.Number(2), UnhealthyThresholdCount: jsii.Number(2),
+		}
+		if f.owned {
+			check.Protocol, check.Port = elbv2.Protocol_HTTP, jsii.String(fmt.Sprint(p.OwnerCheckPort))
+			check.Path, check.HealthyHttpCodes = jsii.String(OwnerPath(port)), jsii.String("200")
+		}
 		listener := l.nlb.AddListener(jsii.String(fmt.Sprintf("Port%d", f.ListenerPort)), &elbv2.BaseNetworkListenerProps{
 			Port: jsii.Number(float64(f.ListenerPort)), Protocol: elbv2.Protocol_TCP,
 			// Long uploads and idle control connections between them.
@@ -133,18 +163,15 @@ func New(scope constructs.Construct, id string, p Props) LoadBalancer {
 			Vpc: p.Vpc, Port: jsii.Number(float64(port)), Protocol: elbv2.Protocol_TCP, TargetType: elbv2.TargetType_INSTANCE,
 			PreserveClientIp:    jsii.Bool(true),
 			DeregistrationDelay: awscdk.Duration_Seconds(jsii.Number(120)),
-			HealthCheck: &elbv2.HealthCheck{
-				Protocol: elbv2.Protocol_TCP, Port: jsii.String(fmt.Sprint(p.HealthcheckPort)),
-				Interval: awscdk.Duration_Seconds(jsii.Number(10)), HealthyThresholdCount: jsii.Number(2), UnhealthyThresholdCount: jsii.Number(2),
-			},
+			HealthCheck:         check,
 		})
 		listener.AddTargetGroups(jsii.String("Gateway"), group)
 		l.groups = append(l.groups, group)
 	}
 
-	// Every target group has the same targets and health check: the first
-	// (the command port) speaks for all. Two minutes without a healthy host
-	// means nobody can connect through the load balancer.
+	// The first target group (the command port) has every healthy host. Two
+	// minutes without one means nobody can connect through the load
+	// balancer.
 	awscloudwatch.NewAlarm(c, jsii.String("NoHealthyHost"), &awscloudwatch.AlarmProps{
 		AlarmDescription: jsii.String("ftps3: no healthy gateway host behind the load balancer (port " + fmt.Sprint(p.Ports[0]) + ")"),
 		Metric: l.groups[0].Metrics().HealthyHostCount(&awscloudwatch.MetricOptions{

@@ -22,10 +22,18 @@ type Settings struct {
 	// vpcId: a new VPC has no route back to campus.
 	CampusCidrs []string
 
+	// gatewayTasks (2): gateway tasks, each on its own host, hosts spread
+	// over the zones; task i owns the data ports
+	// dataPortsFirst + i*dataPortsCount ... + dataPortsCount - 1.
+	GatewayTasks int
+
 	CommandPort     int // commandPort (8021)
 	DataPortsFirst  int // dataPortsFirst (8022)
 	DataPortsCount  int // dataPortsCount (20)
 	HealthcheckPort int // healthcheckPort (8081)
+	// healthHttpPort (8080): the gateway's HTTP health port on each host,
+	// where the load balancer asks which task owns a data port.
+	HealthHTTPPort int
 
 	// SFTP: the NLB listener's port (sftpPort, 22; 0 turns SFTP off), the
 	// container and host port it forwards to (sftpContainerPort, 2222: the
@@ -48,8 +56,9 @@ type Settings struct {
 	HostedZoneName string // hostedZoneName
 	CampusRecord   string // campusRecordName: e.g. ftps.campus.example.org
 
-	UsersSecretArn string // usersSecretArn: a secret holding a JSON list of users (FTP_USERS_JSON)
-	TLSSecretArn   string // tlsSecretArn: a secret with "cert" and "key" (PEM)
+	UsersSecretArn    string // usersSecretArn: the operator's secret holding the JSON user list (FTP_USERS_JSON); empty: the stack makes one
+	UsersSecretKeyArn string // usersSecretKmsKeyArn: the customer managed KMS key that encrypts usersSecretArn, if any
+	TLSSecretArn      string // tlsSecretArn: a secret with "cert" and "key" (PEM)
 
 	LogRetentionDays int // logRetentionDays (90)
 	IdleTimeoutSecs  int // nlbIdleTimeoutSeconds (3600)
@@ -166,10 +175,11 @@ func Parse(get func(key string) any) (Settings, error) {
 		VpcID:     str("vpcId", ""), PublicCidrs: cidrs("publicCidrs"), CampusCidrs: cidrs("campusCidrs"),
 		CommandPort: num("commandPort", 8021, 1024, 65535), DataPortsFirst: num("dataPortsFirst", 8022, 1024, 65535),
 		DataPortsCount: num("dataPortsCount", 20, 1, 48), HealthcheckPort: num("healthcheckPort", 8081, 1024, 65535),
+		GatewayTasks: num("gatewayTasks", 2, 1, 24), HealthHTTPPort: num("healthHttpPort", 8080, 1024, 65535),
 		Architecture: str("architecture", "arm64"), InstanceType: str("instanceType", ""),
 		BucketName: str("bucketName", ""), KeyPrefix: str("keyPrefix", ""), KmsKeyArn: str("kmsKeyArn", ""), Versioned: boolean("versioned"),
 		HostedZoneID: str("hostedZoneId", ""), HostedZoneName: str("hostedZoneName", ""), CampusRecord: str("campusRecordName", ""),
-		UsersSecretArn: str("usersSecretArn", ""), TLSSecretArn: str("tlsSecretArn", ""),
+		UsersSecretArn: str("usersSecretArn", ""), UsersSecretKeyArn: str("usersSecretKmsKeyArn", ""), TLSSecretArn: str("tlsSecretArn", ""),
 		SFTPPort: num("sftpPort", 22, 0, 65535), SFTPContainerPort: num("sftpContainerPort", 2222, 1024, 65535),
 		SFTPHostKeySecretArn: str("sftpHostKeySecretArn", ""),
 		LogRetentionDays:     num("logRetentionDays", 90, 1, 3653), IdleTimeoutSecs: num("nlbIdleTimeoutSeconds", 3600, 60, 6000),
@@ -198,19 +208,24 @@ func Parse(get func(key string) any) (Settings, error) {
 	if !regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9]+$`).MatchString(s.InstanceType) {
 		bad("instanceType", "%q is not an EC2 instance type like t4g.small", s.InstanceType)
 	}
-	last := s.DataPortsFirst + s.DataPortsCount - 1
+	// Every task's block of data ports, one after the other.
+	last := s.DataPortsFirst + s.GatewayTasks*s.DataPortsCount - 1
 	ports := map[int]string{}
 	for p := s.DataPortsFirst; p <= last; p++ {
-		ports[p] = "dataPortsFirst..dataPortsCount"
+		ports[p] = "the data ports (dataPortsFirst, dataPortsCount × gatewayTasks)"
 	}
-	hostPorts := map[string]int{"commandPort": s.CommandPort, "healthcheckPort": s.HealthcheckPort}
+	hostPorts := map[string]int{"commandPort": s.CommandPort, "healthcheckPort": s.HealthcheckPort, "healthHttpPort": s.HealthHTTPPort}
 	if s.SFTPPort != 0 {
 		hostPorts["sftpContainerPort"] = s.SFTPContainerPort
 		if s.SFTPPort == s.CommandPort || s.SFTPPort >= s.DataPortsFirst && s.SFTPPort <= last {
 			bad("sftpPort", "%d is also an FTP listener port", s.SFTPPort)
 		}
 	}
-	for key, p := range hostPorts {
+	for _, key := range []string{"commandPort", "healthcheckPort", "healthHttpPort", "sftpContainerPort"} {
+		p, ok := hostPorts[key]
+		if !ok {
+			continue
+		}
 		if other, ok := ports[p]; ok {
 			bad(key, "%d collides with %s", p, other)
 		}
@@ -224,10 +239,14 @@ func Parse(get func(key string) any) (Settings, error) {
 	if s.SFTPPort != 0 {
 		sftpPorts = 1
 	}
-	if n := 1 + s.DataPortsCount + sftpPorts; n > maxNLBListeners {
-		bad("dataPortsCount", "%d listeners exceed the NLB's %d", n, maxNLBListeners)
+	// The listener budget: command, SFTP, and every task's data ports.
+	if n := 1 + sftpPorts + s.GatewayTasks*s.DataPortsCount; n > maxNLBListeners {
+		bad("gatewayTasks", "%d tasks × %d data ports + %d command/SFTP listeners = %d listeners exceed the NLB's %d: lower dataPortsCount to at most %d or gatewayTasks to at most %d",
+			s.GatewayTasks, s.DataPortsCount, 1+sftpPorts, n, maxNLBListeners,
+			(maxNLBListeners-1-sftpPorts)/s.GatewayTasks, max(1, (maxNLBListeners-1-sftpPorts)/s.DataPortsCount))
 	}
-	if n := 2 + s.DataPortsCount + sftpPorts + reservedByECSAgent; n > maxReservedPortsECS {
+	// One task per host: its own ports, the shared ones and the agent's.
+	if n := 3 + s.DataPortsCount + sftpPorts + reservedByECSAgent; n > maxReservedPortsECS {
 		bad("dataPortsCount", "%d reserved host ports exceed ECS's %d", n, maxReservedPortsECS)
 	}
 	if s.BucketName != "" && !regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`).MatchString(s.BucketName) {
@@ -240,10 +259,13 @@ func Parse(get func(key string) any) (Settings, error) {
 			s.KeyPrefix += "/"
 		}
 	}
-	for key, arn := range map[string]string{"kmsKeyArn": s.KmsKeyArn, "usersSecretArn": s.UsersSecretArn, "tlsSecretArn": s.TLSSecretArn, "sftpHostKeySecretArn": s.SFTPHostKeySecretArn} {
+	for key, arn := range map[string]string{"kmsKeyArn": s.KmsKeyArn, "usersSecretArn": s.UsersSecretArn, "usersSecretKmsKeyArn": s.UsersSecretKeyArn, "tlsSecretArn": s.TLSSecretArn, "sftpHostKeySecretArn": s.SFTPHostKeySecretArn} {
 		if arn != "" && !strings.HasPrefix(arn, "arn:") {
 			bad(key, "%q is not an ARN", arn)
 		}
+	}
+	if s.UsersSecretKeyArn != "" && s.UsersSecretArn == "" {
+		bad("usersSecretKmsKeyArn", "is the key of your own users secret: set usersSecretArn too (the secret the stack creates uses the AWS managed key)")
 	}
 	dns := []string{s.HostedZoneID, s.HostedZoneName, s.CampusRecord}
 	set := 0

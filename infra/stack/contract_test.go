@@ -4,19 +4,39 @@ import (
 	"fmt"
 	"net"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/ftps3/ftps3/app/config"
 )
 
-// taskEnvironment is the gateway container's environment as ECS would give
-// it: the task definition's variables, with CloudFormation references
-// replaced by stand-ins ("ref:LogicalId", "getatt:LogicalId.Attr") and
-// secrets by stand-in values.
+// taskEnvironment is slot 0's gateway container's environment as ECS would
+// give it (see slotEnvironments).
 func taskEnvironment(t *testing.T, s synthesized) map[string]string {
 	t.Helper()
-	_, td := s.one(t, "AWS::ECS::TaskDefinition")
+	return slotEnvironments(t, s)[0]
+}
+
+// slotEnvironments are the gateway containers' environments as ECS would
+// give them, one per task definition (slot), in the order of their data
+// port blocks: the task definitions' variables, with CloudFormation
+// references replaced by stand-ins ("ref:LogicalId",
+// "getatt:LogicalId.Attr") and secrets by stand-in values.
+func slotEnvironments(t *testing.T, s synthesized) []map[string]string {
+	t.Helper()
+	var envs []map[string]string
+	for _, td := range s.resources("AWS::ECS::TaskDefinition") {
+		envs = append(envs, containerEnvironment(t, td))
+	}
+	slices.SortFunc(envs, func(a, b map[string]string) int {
+		return strings.Compare(fmt.Sprintf("%06s", a["FTP_DATA_PORTS_FIRST"]), fmt.Sprintf("%06s", b["FTP_DATA_PORTS_FIRST"]))
+	})
+	return envs
+}
+
+func containerEnvironment(t *testing.T, td map[string]any) map[string]string {
+	t.Helper()
 	containers := props(td)["ContainerDefinitions"].([]any)
 	if len(containers) != 1 {
 		t.Fatalf("%d containers, want the gateway alone", len(containers))
@@ -27,7 +47,8 @@ func taskEnvironment(t *testing.T, s synthesized) map[string]string {
 		kv := v.(map[string]any)
 		env[kv["Name"].(string)] = standIn(t, kv["Value"])
 	}
-	for _, v := range c["Secrets"].([]any) {
+	secrets, _ := c["Secrets"].([]any)
+	for _, v := range secrets {
 		name := v.(map[string]any)["Name"].(string)
 		env[name] = "secret value of " + name
 	}
@@ -84,8 +105,18 @@ func TestTaskEnvironmentIsWhatTheGatewayReads(t *testing.T) {
 			if cfg.Storage != "s3" || !strings.HasPrefix(cfg.S3.Bucket, "ref-bucketfiles") || cfg.S3.Region != "eu-west-2" {
 				t.Errorf("storage %s, bucket %q in %q", cfg.Storage, cfg.S3.Bucket, cfg.S3.Region)
 			}
-			if len(cfg.Users) != 1 || cfg.Users[0].Login != "secret value of FTP_USERS__0__LOGIN" || cfg.Users[0].Home != want.KeyPrefix {
-				t.Errorf("users %+v, want the first user's secret, home %q", cfg.Users, want.KeyPrefix)
+			// Users: none in the environment or injected by ECS; the gateway
+			// reads the stack's users secret itself (its Ref is the ARN),
+			// and the task role may read it.
+			wantID := want.UsersSecretArn
+			if wantID == "" {
+				wantID = "ref-" + strings.ToLower(s.described(t, "AWS::SecretsManager::Secret", "user list"))
+			}
+			if cfg.UsersSecretID != wantID || len(cfg.StaticUsers) != 0 {
+				t.Errorf("users secret id %q and %d static users, want %s alone", cfg.UsersSecretID, len(cfg.StaticUsers), wantID)
+			}
+			if cfg.UsersReloadInterval <= 0 {
+				t.Errorf("users reload every %s: a new user would need a restart", cfg.UsersReloadInterval)
 			}
 			// PASV: each campus network gets the host's own address; the rest
 			// of the world the load balancer's name.
@@ -106,6 +137,27 @@ func TestTaskEnvironmentIsWhatTheGatewayReads(t *testing.T) {
 				t.Error("the last rule does not cover the internet")
 			}
 
+			// Every slot's task reads the same configuration but for its
+			// own block of data ports, one block after the other.
+			slots := slotEnvironments(t, s)
+			if len(slots) != want.GatewayTasks {
+				t.Fatalf("%d task definitions, want gatewayTasks=%d", len(slots), want.GatewayTasks)
+			}
+			for i, slotEnv := range slots {
+				slotCfg, err := config.Load(environ(slotEnv))
+				if err != nil {
+					t.Fatalf("slot %d: config.Load refuses the task's environment: %v", i, err)
+				}
+				if slotCfg.DataPortsFirst != want.DataPortsFirst+i*want.DataPortsCount || slotCfg.DataPortsCount != want.DataPortsCount {
+					t.Errorf("slot %d hands out %d+%d, want %d+%d", i, slotCfg.DataPortsFirst, slotCfg.DataPortsCount,
+						want.DataPortsFirst+i*want.DataPortsCount, want.DataPortsCount)
+				}
+				slotCfg.DataPortsFirst = cfg.DataPortsFirst
+				if !reflect.DeepEqual(slotCfg, cfg) {
+					t.Errorf("slot %d's configuration differs from slot 0's in more than its data ports", i)
+				}
+			}
+
 			for name, value := range env {
 				other := map[string]string{}
 				for k, v := range env {
@@ -122,4 +174,20 @@ func TestTaskEnvironmentIsWhatTheGatewayReads(t *testing.T) {
 			}
 		})
 	}
+}
+
+// described is the logical id of the one resource of type typ whose
+// Description mentions what.
+func (s synthesized) described(t *testing.T, typ, what string) string {
+	t.Helper()
+	var ids []string
+	for id, r := range s.resources(typ) {
+		if d, _ := props(r)["Description"].(string); strings.Contains(d, what) {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) != 1 {
+		t.Fatalf("%d resources of type %s described as %q, want 1", len(ids), typ, what)
+	}
+	return ids[0]
 }

@@ -65,10 +65,11 @@ func TestEveryZoneHasItsOwnWayOut(t *testing.T) {
 func TestServiceWaitsForTheCapacityProviderAssociation(t *testing.T) {
 	for name, s := range map[string]synthesized{"public": public, "campus": campus} {
 		assoc, _ := s.one(t, "AWS::ECS::ClusterCapacityProviderAssociations")
-		_, svc := s.one(t, "AWS::ECS::Service")
-		deps, _ := svc["DependsOn"].([]any)
-		if !slices.Contains(deps, any(assoc)) {
-			t.Errorf("%s: the service depends on %v, not on the association %s", name, deps, assoc)
+		for id, svc := range s.resources("AWS::ECS::Service") {
+			deps, _ := svc["DependsOn"].([]any)
+			if !slices.Contains(deps, any(assoc)) {
+				t.Errorf("%s: service %s depends on %v, not on the association %s", name, id, deps, assoc)
+			}
 		}
 	}
 }
@@ -121,7 +122,7 @@ func TestHostsAreReplacedOnTheCurrentAMI(t *testing.T) {
 		"ImageId": "resolve:ssm:/aws/service/ecs/optimized-ami/amazon-linux-2023/arm64/recommended/image_id",
 	})})
 	public.has(t, "AWS::AutoScaling::AutoScalingGroup", map[string]any{
-		"MinSize": "1", "MaxSize": "2", "MaxInstanceLifetime": 14 * 24 * 3600,
+		"MinSize": "2", "MaxSize": "3", "MaxInstanceLifetime": 14 * 24 * 3600,
 		"InstanceMaintenancePolicy": map[string]any{"MinHealthyPercentage": 100, "MaxHealthyPercentage": 200},
 	})
 }

@@ -55,9 +55,10 @@ func New(scope constructs.Construct, p Props) (awscdk.Stack, error) {
 	vpc := netw.Vpc()
 	files := bucket.New(st, "Bucket", bucket.Props{ExistingName: s.BucketName, KmsKeyArn: s.KmsKeyArn, Versioned: s.Versioned})
 
-	ports := []int{s.CommandPort}
-	for i := 0; i < s.DataPortsCount; i++ {
-		ports = append(ports, s.DataPortsFirst+i)
+	// Every task's block of data ports, one after the other.
+	var dataPorts []int
+	for i := 0; i < s.GatewayTasks*s.DataPortsCount; i++ {
+		dataPorts = append(dataPorts, s.DataPortsFirst+i)
 	}
 	var forwards []loadbalancer.Forward
 	sftpPort := 0
@@ -66,15 +67,17 @@ func New(scope constructs.Construct, p Props) (awscdk.Stack, error) {
 		forwards = append(forwards, loadbalancer.Forward{Name: "SFTP", ListenerPort: s.SFTPPort, TargetPort: s.SFTPContainerPort})
 	}
 	lb := loadbalancer.New(st, "LoadBalancer", loadbalancer.Props{
-		Vpc: vpc, PublicCidrs: s.PublicCidrs, Ports: ports, HealthcheckPort: s.HealthcheckPort, IdleTimeoutSecs: s.IdleTimeoutSecs,
+		Vpc: vpc, PublicCidrs: s.PublicCidrs, Ports: []int{s.CommandPort}, DataPorts: dataPorts,
+		HealthcheckPort: s.HealthcheckPort, OwnerCheckPort: s.HealthHTTPPort, IdleTimeoutSecs: s.IdleTimeoutSecs,
 		Forwards: forwards,
 	})
 	gw := gateway.New(st, "Gateway", gateway.Props{
 		Vpc: vpc, Arm64: s.Architecture == "arm64", InstanceType: s.InstanceType,
+		Tasks: s.GatewayTasks, HealthHTTPPort: s.HealthHTTPPort,
 		CommandPort: s.CommandPort, DataPortsFirst: s.DataPortsFirst, DataPortsCount: s.DataPortsCount, HealthcheckPort: s.HealthcheckPort,
 		SFTPPort: sftpPort, SFTPHostKeySecretArn: s.SFTPHostKeySecretArn,
 		LoadBalancerSecurityGroup: lb.SecurityGroup(), CampusCidrs: s.CampusCidrs, PublicPassiveAddress: lb.DNSName(),
-		Bucket: files.Bucket(), KeyPrefix: s.KeyPrefix, UsersSecretArn: s.UsersSecretArn, TLSSecretArn: s.TLSSecretArn,
+		Bucket: files.Bucket(), KeyPrefix: s.KeyPrefix, UsersSecretArn: s.UsersSecretArn, UsersSecretKeyArn: s.UsersSecretKeyArn, TLSSecretArn: s.TLSSecretArn,
 		LogRetention: retention, ImageDirectory: p.RepoRoot,
 	})
 	lb.Register(gw.AutoScalingGroup())
@@ -89,11 +92,11 @@ func New(scope constructs.Construct, p Props) (awscdk.Stack, error) {
 	addrs := lb.Addresses()
 	out("LoadBalancerAddresses", *awscdk.Fn_Join(jsii.String(","), &addrs), "The load balancer's static public IPv4 addresses, one per zone (for partners' firewalls)")
 	out("BucketName", *files.Bucket().BucketName(), "Where uploaded files are stored")
-	out("FirstUserSecret", *gw.UsersSecret().SecretArn(), "The first FTP user's login and password (Secrets Manager)")
+	out("UsersSecret", *gw.UsersSecret().SecretArn(), "The user list (Secrets Manager, JSON): edit it to add or remove users; the gateway reloads it within a minute")
 
 	if s.CampusRecord != "" {
 		dnssync.New(st, "DnsSync", dnssync.Props{
-			Cluster: gw.Cluster(), Service: gw.Service(),
+			Cluster: gw.Cluster(), Services: gw.Services(),
 			CloudMapNamespace: *gw.Namespace().NamespaceName(), CloudMapService: gateway.ContainerName,
 			HostedZoneID: s.HostedZoneID, RecordName: s.CampusRecord,
 			CodeDirectory: lambdaDir(p), LogRetention: retention,
@@ -117,8 +120,8 @@ func suppress(st awscdk.Stack, s settings.Settings) {
 		{"AwsSolutions-IAM4", "AWS managed policies are the documented ones for these roles: AmazonEC2ContainerServiceforEC2Role (ECS agent on the host) and AWSLambdaBasicExecutionRole (Lambda logs)."},
 		{"AwsSolutions-IAM5", "Wildcards are limited to object keys under the gateway's prefix in its one bucket (and the multipart actions on them), task and container-instance ARNs in this cluster, the CDK-generated ECS host policies, and ec2:DescribeInstances / servicediscovery:DiscoverInstances, which support no resource-level permissions."},
 		{"AwsSolutions-ECS2", "The environment holds ports, the bucket name and the PASV plan only; users and certificates come from Secrets Manager."},
-		{"AwsSolutions-AS3", "Scaling notifications are not needed for a one-host group; the task-count and healthy-host alarms report a host that is gone."},
-		{"AwsSolutions-EC29", "The single host is replaced by its Auto Scaling group on failure and after its maximum lifetime; termination protection would block that."},
+		{"AwsSolutions-AS3", "Scaling notifications are not needed: the per-slot task-count alarms and the healthy-host alarm report a host that is gone."},
+		{"AwsSolutions-EC29", "Hosts are replaced by their Auto Scaling group on failure and after their maximum lifetime; termination protection would block that."},
 		{"AwsSolutions-ELB2", "Network Load Balancers write access logs only for TLS listeners; these are TCP listeners (TLS ends in the gateway, which logs every session and transfer)."},
 		{"AwsSolutions-SMG4", "FTP passwords are shared with partners out of band; rotating them automatically would lock partners out. Rotate by editing the secret."},
 		{"AwsSolutions-SQS3", "This queue is the dead-letter queue."},

@@ -190,19 +190,16 @@ func TestPassiveAddressesAndSecretsInTheContainer(t *testing.T) {
 		map[string]any{"Name": "FTP_DATA_CIDR_TO_DOMAINS__1__DOMAIN", "Value": "@ec2-local-ipv4"},
 		map[string]any{"Name": "FTP_DATA_CIDR_TO_DOMAINS__2__CIDR", "Value": "0.0.0.0/0"},
 		map[string]any{"Name": "FTP_DATA_CIDR_TO_DOMAINS__2__DOMAIN", "Value": map[string]any{"Fn::GetAtt": []any{nlbID, "DNSName"}}},
-		map[string]any{"Name": "FTP_USERS__0__HOME", "Value": "incoming/"},
 	}
 	secrets := []any{
 		assertions.Match_ObjectLike(&map[string]any{"Name": "FTP_TLS_KEY_PEM"}),
-		assertions.Match_ObjectLike(&map[string]any{"Name": "FTP_USERS__0__PASSWORD"}),
 	}
 	campus.has(t, "AWS::ECS::TaskDefinition", map[string]any{"ContainerDefinitions": []any{assertions.Match_ObjectLike(&map[string]any{
 		"Environment": assertions.Match_ArrayWith(&envs), "Secrets": assertions.Match_ArrayWith(&secrets),
 	})}})
-	campus.has(t, "AWS::SecretsManager::Secret", map[string]any{"GenerateSecretString": assertions.Match_ObjectLike(&map[string]any{"GenerateStringKey": "password"})})
 	for _, s := range []synthesized{public, campus} {
-		if strings.Contains(s.raw, `"SecretString"`) || strings.Contains(strings.ToLower(s.raw), "begin private key") {
-			t.Error("a secret value is in the template")
+		if strings.Contains(strings.ToLower(s.raw), "begin private key") {
+			t.Error("a private key is in the template")
 		}
 	}
 }
@@ -220,27 +217,27 @@ func TestLoadBalancer(t *testing.T) {
 			map[string]any{"Key": "zonal_shift.config.enabled", "Value": "true"},
 		}),
 	})
-	// 13 FTP ports and SFTP.
-	campus.count(t, "AWS::ElasticLoadBalancingV2::Listener", 14)
-	campus.count(t, "AWS::ElasticLoadBalancingV2::TargetGroup", 14)
-	for _, port := range append([]int{9021}, seq(9022, 9033)...) {
+	// The command port, SFTP, and two tasks' 12 data ports each.
+	campus.count(t, "AWS::ElasticLoadBalancingV2::Listener", 26)
+	campus.count(t, "AWS::ElasticLoadBalancingV2::TargetGroup", 26)
+	for _, port := range append([]int{9021}, seq(9022, 9045)...) {
 		campus.has(t, "AWS::ElasticLoadBalancingV2::Listener", map[string]any{"Port": port, "Protocol": "TCP",
 			"ListenerAttributes": []any{map[string]any{"Key": "tcp.idle_timeout.seconds", "Value": "3600"}}})
 		campus.has(t, "AWS::ElasticLoadBalancingV2::TargetGroup", map[string]any{
-			"Port": port, "Protocol": "TCP", "TargetType": "instance", "HealthCheckPort": "9081", "HealthCheckProtocol": "TCP",
+			"Port": port, "Protocol": "TCP", "TargetType": "instance",
 			"TargetGroupAttributes": assertions.Match_ArrayWith(&[]any{map[string]any{"Key": "preserve_client_ip.enabled", "Value": "true"}}),
 		})
 	}
 	_, asg := campus.one(t, "AWS::AutoScaling::AutoScalingGroup")
-	if arns, _ := props(asg)["TargetGroupARNs"].([]any); len(arns) != 14 {
-		t.Errorf("the Auto Scaling group registers %d target groups, want 14", len(arns))
+	if arns, _ := props(asg)["TargetGroupARNs"].([]any); len(arns) != 26 {
+		t.Errorf("the Auto Scaling group registers %d target groups, want 26", len(arns))
 	}
 	// Public clients only from the allowed CIDR; the hosts only from the NLB and campus.
 	campus.has(t, "AWS::EC2::SecurityGroup", map[string]any{"SecurityGroupIngress": assertions.Match_ArrayWith(&[]any{
 		assertions.Match_ObjectLike(&map[string]any{"CidrIp": "198.51.100.0/24", "FromPort": 9021, "ToPort": 9021}),
 	})})
 	campus.has(t, "AWS::EC2::SecurityGroup", map[string]any{"SecurityGroupIngress": assertions.Match_ArrayWith(&[]any{
-		assertions.Match_ObjectLike(&map[string]any{"CidrIp": "172.16.0.0/12", "FromPort": 9022, "ToPort": 9033}),
+		assertions.Match_ObjectLike(&map[string]any{"CidrIp": "172.16.0.0/12", "FromPort": 9022, "ToPort": 9045}),
 	})})
 	campus.has(t, "AWS::EC2::SecurityGroupIngress", map[string]any{"FromPort": 9081, "ToPort": 9081, "SourceSecurityGroupId": assertions.Match_AnyValue()})
 	for id, r := range campus.resources("AWS::EC2::SecurityGroup") {

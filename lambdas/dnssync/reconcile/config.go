@@ -21,7 +21,7 @@ const (
 // Config is read from the environment the CDK stack sets.
 type Config struct {
 	Cluster        string // CLUSTER
-	Service        string // SERVICE
+	Service        string // SERVICE: the ECS service, or several separated by commas (one per gateway slot)
 	HostedZoneID   string // HOSTED_ZONE_ID
 	RecordName     string // RECORD_NAME, e.g. ftps.campus.example.org
 	TTL            int64  // TTL, seconds (default 60)
@@ -79,8 +79,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		if c.Cluster == "" {
 			bad("CLUSTER", "missing: the ECS cluster name or ARN")
 		}
-		if c.Service == "" {
-			bad("SERVICE", "missing: the ECS service name")
+		if len(c.Services()) == 0 {
+			bad("SERVICE", "missing: the ECS service name (or names, separated by commas)")
 		}
 	}
 	if c.Source == SourceCloudMap || c.CloudMapNamespace != "" || c.CloudMapService != "" {
@@ -92,4 +92,15 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		}
 	}
 	return c, errors.Join(errs...)
+}
+
+// Services are the ECS services named by SERVICE.
+func (c Config) Services() []string {
+	var out []string
+	for _, s := range strings.Split(c.Service, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }

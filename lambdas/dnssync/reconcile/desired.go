@@ -18,23 +18,25 @@ import (
 // ECS and EC2 accept at most 100 ARNs or IDs per describe call.
 const describeBatch = 100
 
-// ipsFromECS: the service's tasks that ECS wants running and that run (and
+// ipsFromECS: the services' tasks (every gateway slot's) that ECS wants running and that run (and
 // pass their health check), their container instances, and those
 // instances' private IPv4 addresses. unsettled counts the running tasks
 // whose health check has no verdict yet (health UNKNOWN).
 func (r *Reconciler) ipsFromECS(ctx context.Context) (ips []string, unsettled int, err error) {
 	var taskARNs []string
-	in := &ecs.ListTasksInput{Cluster: &r.cfg.Cluster, ServiceName: &r.cfg.Service, DesiredStatus: ecstypes.DesiredStatusRunning}
-	for {
-		out, err := r.ecs.ListTasks(ctx, in)
-		if err != nil {
-			return nil, 0, fmt.Errorf("ECS ListTasks: %w", err)
+	for _, service := range r.cfg.Services() {
+		in := &ecs.ListTasksInput{Cluster: &r.cfg.Cluster, ServiceName: &service, DesiredStatus: ecstypes.DesiredStatusRunning}
+		for {
+			out, err := r.ecs.ListTasks(ctx, in)
+			if err != nil {
+				return nil, 0, fmt.Errorf("ECS ListTasks of %s: %w", service, err)
+			}
+			taskARNs = append(taskARNs, out.TaskArns...)
+			if out.NextToken == nil {
+				break
+			}
+			in.NextToken = out.NextToken
 		}
-		taskARNs = append(taskARNs, out.TaskArns...)
-		if out.NextToken == nil {
-			break
-		}
-		in.NextToken = out.NextToken
 	}
 	var instanceARNs []string
 	seen := map[string]bool{}
