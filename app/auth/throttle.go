@@ -63,12 +63,7 @@ func (t *Throttle) Begin(ip string) (allowed bool, wait time.Duration, end func(
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
-	t.gc(now)
-	f := t.byIP[ip]
-	if f == nil {
-		f = &failures{first: now}
-		t.byIP[ip] = f
-	}
+	f := t.entryLocked(ip, now)
 	if now.Before(f.lockedUntil) {
 		return false, f.lockedUntil.Sub(now), nil
 	}
@@ -99,12 +94,7 @@ func (t *Throttle) Failed(ip string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
-	t.gc(now)
-	f := t.byIP[ip]
-	if f == nil {
-		f = &failures{first: now}
-		t.byIP[ip] = f
-	}
+	f := t.entryLocked(ip, now)
 	if now.Sub(f.first) > t.Window {
 		f.count, f.first = 0, now
 	}
@@ -124,6 +114,17 @@ func (t *Throttle) Succeeded(ip string) {
 		return
 	}
 	delete(t.byIP, ip)
+}
+
+// entryLocked is ip's entry, made if need be.
+func (t *Throttle) entryLocked(ip string, now time.Time) *failures {
+	t.gc(now)
+	f := t.byIP[ip]
+	if f == nil {
+		f = &failures{first: now}
+		t.byIP[ip] = f
+	}
+	return f
 }
 
 // gc drops stale entries so the map cannot grow without bound.
