@@ -46,6 +46,7 @@ type dataListener struct {
 	port int
 
 	start     sync.Once
+	started   atomic.Bool   // the accept loop runs (or ran)
 	accepting atomic.Bool   // a transfer asked for its connection
 	expire    *time.Timer   // closes a port no transfer used
 	cands     chan net.Conn // connections from the owner's address, not yet checked
@@ -92,7 +93,10 @@ func newDataListener(s *Server, l net.Listener) *dataListener {
 // address arrived (the library's deadline on the port bounds the wait).
 func (l *dataListener) Accept() (net.Conn, error) {
 	l.accepting.Store(true)
-	l.start.Do(func() { go l.acceptLoop() })
+	l.start.Do(func() {
+		l.started.Store(true)
+		go l.acceptLoop()
+	})
 	select {
 	case c := <-l.cands:
 		return &dataConn{l: l, first: c, conn: c, closed: make(chan struct{}), idle: l.s.opts.DataIdleTimeout}, nil
@@ -142,6 +146,10 @@ func (l *dataListener) Close() error {
 			delete(l.s.listeners, l.port)
 		}
 		l.s.portMu.Unlock()
+		l.start.Do(func() {}) // no accept loop may start now
+		if !l.started.Load() {
+			return // nothing was accepted: nothing waits to be closed
+		}
 		go func() {
 			for {
 				select {

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -221,4 +222,22 @@ func TestListingsAreBounded(t *testing.T) {
 		t.Errorf("first listing: %q", msg)
 	}
 	b.expect(212, "STAT big")
+}
+
+// Passive ports that are asked for and never used leave nothing running
+// behind them.
+func TestUnusedPassivePortsLeaveNoGoroutines(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file"})
+	c := dialRaw(t, g.addr, true)
+	c.login()
+	c.expect(229, "EPSV")
+	before := runtime.NumGoroutine()
+	for range 200 {
+		c.expect(229, "EPSV") // each new one closes the last
+	}
+	for deadline := time.Now().Add(10 * time.Second); runtime.NumGoroutine() > before+5; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("goroutines: %d before, %d after 200 unused passive ports", before, runtime.NumGoroutine())
+		}
+	}
 }

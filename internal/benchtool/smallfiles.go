@@ -197,6 +197,8 @@ func (b *bench) parallelSmall(names, paths []string, n int, res map[string]any) 
 		sessions[w] = b.loginWith(&tls.Config{InsecureSkipVerify: true, ServerName: "ftps3-bench", //nolint:gosec // self-signed
 			ClientSessionCache: tls.NewLRUClientSessionCache(4)})
 	}
+	sessions[0].send("MKD par")
+	sessions[0].expect("257")
 	var failMu sync.Mutex
 	failed := 0
 	gw := run(func(w, i int) {
