@@ -114,26 +114,32 @@ func TestThrottleLocksAddressNotUser(t *testing.T) {
 // failures, so no more than MaxFailures run before the address is locked.
 func TestThrottleCountsAttemptsInFlight(t *testing.T) {
 	th := NewThrottle(5, time.Minute, time.Minute)
-	var ends []func(bool)
+	var attempts []*Attempt
 	for range 40 {
-		if ok, _, end := th.Begin("1.2.3.4"); ok {
-			ends = append(ends, end)
+		if a, _ := th.Begin("1.2.3.4"); a != nil {
+			attempts = append(attempts, a)
 		}
 	}
-	if len(ends) != 5 {
-		t.Fatalf("%d parallel attempts admitted, want 5", len(ends))
+	if len(attempts) != 5 {
+		t.Fatalf("%d parallel attempts admitted, want 5", len(attempts))
 	}
-	for _, end := range ends {
-		end(false)
+	attempts[0].Abandoned() // a check that could not run: no failure, no success
+	if a, _ := th.Begin("1.2.3.4"); a == nil {
+		t.Fatal("an abandoned attempt still counts")
+	} else {
+		attempts[0] = a
 	}
-	if ok, wait, _ := th.Begin("1.2.3.4"); ok || wait < time.Minute-time.Second {
-		t.Fatalf("after 5 failures: allowed=%v wait=%v", ok, wait)
+	for _, a := range attempts {
+		a.Failed()
 	}
-	ok, _, end := th.Begin("5.6.7.8")
-	if !ok {
+	if a, wait := th.Begin("1.2.3.4"); a != nil || wait < time.Minute-time.Second {
+		t.Fatalf("after 5 failures: allowed=%v wait=%v", a != nil, wait)
+	}
+	a, _ := th.Begin("5.6.7.8")
+	if a == nil {
 		t.Fatal("another address was refused")
 	}
-	end(true)
+	a.Succeeded()
 }
 
 // An unknown login costs the same hash verification as a known one with a

@@ -55,39 +55,57 @@ func (t *Throttle) Allowed(ip string) (bool, time.Duration) {
 	return true, 0
 }
 
-// Begin starts a login attempt from ip. Attempts being verified count as
-// failures until they end, so that parallel guesses cannot all run before
-// the first failure is recorded. If it is allowed, end must be called with
-// the outcome.
-func (t *Throttle) Begin(ip string) (allowed bool, wait time.Duration, end func(ok bool)) {
+// Begin starts a login attempt from ip, or says for how long ip is refused.
+// Attempts being verified count as failures until they end, so that
+// parallel guesses cannot all run before the first failure is recorded. An
+// attempt begun must end: Succeeded, Failed, or Abandoned (neither: the
+// check could not run).
+func (t *Throttle) Begin(ip string) (*Attempt, time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
 	f := t.entryLocked(ip, now)
 	if now.Before(f.lockedUntil) {
-		return false, f.lockedUntil.Sub(now), nil
+		return nil, f.lockedUntil.Sub(now)
 	}
 	if now.Sub(f.first) > t.Window && f.inFlight == 0 {
 		f.count, f.first = 0, now
 	}
 	if f.count+f.inFlight >= t.MaxFailures {
-		return false, time.Second, nil // the attempts in flight may still succeed
+		return nil, time.Second // the attempts in flight may still succeed
 	}
 	f.inFlight++
-	var once sync.Once
-	return true, 0, func(ok bool) {
-		once.Do(func() {
-			t.mu.Lock()
-			f.inFlight--
-			t.mu.Unlock()
-			if ok {
-				t.Succeeded(ip)
-			} else {
-				t.Failed(ip)
-			}
-		})
-	}
+	return &Attempt{t: t, ip: ip, f: f}, 0
 }
+
+// Attempt is a login attempt in flight (Throttle.Begin).
+type Attempt struct {
+	t    *Throttle
+	ip   string
+	f    *failures
+	once sync.Once
+}
+
+func (a *Attempt) end(record func(string)) {
+	a.once.Do(func() {
+		a.t.mu.Lock()
+		a.f.inFlight--
+		a.t.mu.Unlock()
+		if record != nil {
+			record(a.ip)
+		}
+	})
+}
+
+// Succeeded ends the attempt and forgets the address's failures.
+func (a *Attempt) Succeeded() { a.end(a.t.Succeeded) }
+
+// Failed ends the attempt as a failure of the address.
+func (a *Attempt) Failed() { a.end(a.t.Failed) }
+
+// Abandoned ends an attempt whose check could not run (the verification
+// queue was full): neither a failure nor a success of the address.
+func (a *Attempt) Abandoned() { a.end(nil) }
 
 // Failed records a failed login from ip.
 func (t *Throttle) Failed(ip string) {

@@ -182,6 +182,14 @@ func sameUser(a, b *User) bool {
 	return true
 }
 
+// Current reports whether usr is still the user of that login in the list
+// now (a reload may have removed, disabled or changed them while their
+// login was being checked).
+func (u *Users) Current(usr *User) bool {
+	cur, _ := u.lookup(usr.Login)
+	return cur != nil && (cur == usr || sameUser(cur, usr))
+}
+
 // For is the same users, reloads included, as seen over one protocol: only
 // those who may use it log in.
 func (u *Users) For(protocol string) *Users {

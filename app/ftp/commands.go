@@ -11,9 +11,13 @@ import (
 
 // Commands fixed on their way in. Where ftpserverlib handles a command in a
 // way FTPS clients should not see, the control connection hands the library
-// a stand-in line instead: a pseudo-command the library answers "500
-// Unknown command", which replies.go turns into the right answer. The
-// library handles commands in order, so the answers stay in order.
+// a stand-in: SYST, which the library answers "215" in its turn (after any
+// transfer in progress, like any ordinary command), and whose answer
+// replies.go replaces with the right one. Every SYST that reaches the
+// library, a client's own included, takes its place in one queue, so each
+// 215 is matched with its command. (An unknown command would do too, but the
+// library answers those at once, even while a transfer's goroutine writes
+// its own replies: out of order, and racing inside the library.)
 //
 //   - AUTH on a connection that is already TLS: the library would answer
 //     234 and start a second handshake inside the first, killing the
@@ -26,7 +30,7 @@ import (
 //     RFC 3659 says REST must come right before the transfer: after any
 //     other file command, a "REST 0" goes to the library first and its
 //     reply is dropped.
-//   - PROT other than P is noted, so that its 200 becomes 536 (replies.go).
+//   - PROT other than P: 536, data connections are always TLS.
 //   - PASV and EPSV first close the session's passive ports that no
 //     transfer uses (Server.releasePassive).
 const (
@@ -34,7 +38,34 @@ const (
 	pseudoBadRest     = "FTPS3-BAD-REST"
 	pseudoStatus      = "FTPS3-STATUS"
 	pseudoLineTooLong = "FTPS3-LINE-TOO-LONG"
+	pseudoProtClear   = "FTPS3-PROT-CLEAR"
 )
+
+// standIn hands the library a SYST in place of pseudo-command cmd ("" for
+// a client's own SYST), with prefix before it.
+func (c *controlConn) standIn(prefix []byte, cmd string) []byte {
+	c.systMu.Lock()
+	c.systQueue = append(c.systQueue, cmd)
+	c.systMu.Unlock()
+	return append(prefix, "SYST\r\n"...)
+}
+
+// answerSYST takes the next SYST's place from the queue: the reply for it
+// (the library's own for a client's SYST).
+func (c *controlConn) answerSYST(p []byte) []byte {
+	c.systMu.Lock()
+	if len(c.systQueue) == 0 {
+		c.systMu.Unlock()
+		return p
+	}
+	cmd := c.systQueue[0]
+	c.systQueue = c.systQueue[1:]
+	c.systMu.Unlock()
+	if r := c.pseudoReply(cmd); r != nil {
+		return r
+	}
+	return p
+}
 
 // pseudoReply is the answer to a pseudo-command, or nil.
 func (c *controlConn) pseudoReply(cmd string) []byte {
@@ -43,6 +74,8 @@ func (c *controlConn) pseudoReply(cmd string) []byte {
 		return []byte("503 TLS is already active on this connection\r\n")
 	case pseudoBadRest:
 		return []byte("501 REST takes a byte offset of 0 or more\r\n")
+	case pseudoProtClear:
+		return replyProtClear
 	case pseudoLineTooLong:
 		return []byte(fmt.Sprintf("500 Command line too long (at most %d bytes)\r\n", maxCommandLine))
 	case pseudoStatus:
@@ -87,18 +120,22 @@ func (c *controlConn) commandLines(line []byte) []byte {
 		prefix = []byte("REST 0\r\n")
 	}
 	switch cmd {
+	case "SYST": // every SYST the library sees must be in the queue
+		return c.standIn(prefix, "")
 	case "AUTH":
-		return append(prefix, pseudoAuthAgain+"\r\n"...)
+		return c.standIn(prefix, pseudoAuthAgain)
 	case "STAT":
 		if len(f) == 1 {
-			return append(prefix, pseudoStatus+"\r\n"...)
+			return c.standIn(prefix, pseudoStatus)
 		}
 	case "REST":
 		n, err := strconv.ParseInt(string(bytes.Join(f[1:], nil)), 10, 64)
 		if len(f) != 2 || err != nil || n < 0 {
-			return append(prefix, pseudoBadRest+"\r\n"...)
+			return c.standIn(prefix, pseudoBadRest)
 		}
-		c.restPending = n > 0
+		// Before login the library refuses REST, and would refuse the
+		// "REST 0" meant to cancel it too.
+		c.restPending = n > 0 && c.user.Load() != nil
 	case "RETR", "STOR", "APPE", "STOU":
 		c.restPending = false
 	case "PASV", "EPSV":
@@ -106,7 +143,9 @@ func (c *controlConn) commandLines(line []byte) []byte {
 			c.onPassiveCommand()
 		}
 	case "PROT":
-		c.protClear.Store(len(f) < 2 || !bytes.EqualFold(f[1], []byte("P")))
+		if len(f) != 2 || !bytes.EqualFold(f[1], []byte("P")) {
+			return c.standIn(prefix, pseudoProtClear)
+		}
 	}
 	return append(prefix, line...)
 }

@@ -35,9 +35,12 @@ type controlConn struct {
 	line        []byte
 	ready       []byte
 	discarding  bool
-	restPending bool // a REST waits for its transfer (commands.go)
-	protClear   atomic.Bool
+	restPending bool         // a REST waits for its transfer (commands.go)
 	swallowRest atomic.Int32 // replies to injected "REST 0" lines still to drop
+	bindersMu   sync.Mutex
+	binders     map[string]struct{} // TLS 1.3 binders its data connections showed (sessionreuse.go)
+	systMu      sync.Mutex
+	systQueue   []string // what each SYST handed to the library stands for ("": itself)
 	since       time.Time
 	user        atomic.Pointer[string] // the login, once logged in
 
@@ -97,7 +100,7 @@ func (c *controlConn) feed(b []byte) {
 			continue
 		}
 		if c.discarding {
-			c.ready = append(c.ready, pseudoLineTooLong+"\r\n"...)
+			c.ready = c.standIn(c.ready, pseudoLineTooLong)
 			c.discarding = false
 			continue
 		}

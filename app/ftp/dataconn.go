@@ -45,14 +45,18 @@ type dataListener struct {
 	s    *Server
 	port int
 
-	start     sync.Once
-	started   atomic.Bool   // the accept loop runs (or ran)
-	accepting atomic.Bool   // a transfer asked for its connection
-	expire    *time.Timer   // closes a port no transfer used
-	cands     chan net.Conn // connections from the owner's address, not yet checked
-	acceptErr chan error
-	bound     atomic.Bool // a connection was chosen: later ones are closed
-	closeOnce sync.Once
+	// state orders starting the accept loop and closing the port: a port
+	// closed for not being used cannot start accepting, and a port that
+	// started accepting is not closed for not being used.
+	state     sync.Mutex
+	accepting bool // a transfer asked for its connection: the accept loop runs
+	closed    bool
+
+	expire   *time.Timer   // closes a port no transfer used
+	cands    chan net.Conn // connections from the owner's address, not yet checked
+	loopDone chan struct{} // closed when the accept loop ends
+	loopErr  error         // why it ended (set before loopDone closes)
+	bound    atomic.Bool   // a connection was chosen: later ones are closed
 }
 
 // passiveReservation is how long a passive port waits for its transfer.
@@ -72,17 +76,18 @@ func newDataListener(s *Server, l net.Listener) *dataListener {
 		port = a.Port
 	}
 	dl := &dataListener{Listener: l, s: s, port: port,
-		cands: make(chan net.Conn, maxDataChecks), acceptErr: make(chan error, 1)}
+		cands: make(chan net.Conn, maxDataChecks), loopDone: make(chan struct{})}
 	// A port reserved by PASV/EPSV that no transfer uses is closed soon,
 	// so it cannot be held forever (clients send the transfer command
 	// right after PASV).
 	reservation := min(s.opts.DataIdleTimeout, passiveReservation)
+	dl.state.Lock()
 	dl.expire = time.AfterFunc(reservation, func() {
-		if !dl.accepting.Load() {
-			s.log.Info("closing a passive port no transfer used", "port", port, "after", reservation.String())
-			dl.Close()
+		if dl.closeUnused() {
+			s.log.Info("closed a passive port no transfer used", "port", port, "after", reservation.String())
 		}
 	})
+	dl.state.Unlock()
 	s.portMu.Lock()
 	s.listeners[port] = dl
 	s.portMu.Unlock()
@@ -92,24 +97,35 @@ func newDataListener(s *Server, l net.Listener) *dataListener {
 // Accept returns the data connection once a connection from the session's
 // address arrived (the library's deadline on the port bounds the wait).
 func (l *dataListener) Accept() (net.Conn, error) {
-	l.accepting.Store(true)
-	l.start.Do(func() {
-		l.started.Store(true)
+	l.state.Lock()
+	if l.closed {
+		l.state.Unlock()
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: net.ErrClosed}
+	}
+	if !l.accepting {
+		l.accepting = true
 		go l.acceptLoop()
-	})
+	}
+	l.state.Unlock()
 	select {
 	case c := <-l.cands:
 		return &dataConn{l: l, first: c, conn: c, closed: make(chan struct{}), idle: l.s.opts.DataIdleTimeout}, nil
-	case err := <-l.acceptErr:
-		return nil, err
+	case <-l.loopDone:
+		select {
+		case c := <-l.cands: // accepted just before the end
+			return &dataConn{l: l, first: c, conn: c, closed: make(chan struct{}), idle: l.s.opts.DataIdleTimeout}, nil
+		default:
+			return nil, l.loopErr
+		}
 	}
 }
 
 func (l *dataListener) acceptLoop() {
+	defer close(l.loopDone)
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
-			l.acceptErr <- err
+			l.loopErr = err
 			return
 		}
 		owner := l.s.portOwner(l.port)
@@ -130,6 +146,21 @@ func (l *dataListener) acceptLoop() {
 	}
 }
 
+// closeUnused closes the port if no transfer asked for its connection yet,
+// and reports whether it did.
+func (l *dataListener) closeUnused() bool {
+	l.state.Lock()
+	if l.accepting || l.closed {
+		l.state.Unlock()
+		return false
+	}
+	l.closed = true
+	l.state.Unlock()
+	l.Listener.Close()
+	l.forget(false)
+	return true
+}
+
 func (l *dataListener) refuse(c net.Conn, why error) {
 	l.s.metrics.DataConnsRefused.Add(1)
 	l.s.log.Warn("data connection refused", "port", l.port, "client", c.RemoteAddr().String(), "err", why)
@@ -138,37 +169,41 @@ func (l *dataListener) refuse(c net.Conn, why error) {
 
 // Close closes the port and the connections still waiting on it.
 func (l *dataListener) Close() error {
+	l.state.Lock()
+	already, started := l.closed, l.accepting
+	l.closed = true
+	l.state.Unlock()
 	err := l.Listener.Close()
-	l.closeOnce.Do(func() {
-		l.expire.Stop()
-		l.s.portMu.Lock()
-		if l.s.listeners[l.port] == l {
-			delete(l.s.listeners, l.port)
-		}
-		l.s.portMu.Unlock()
-		l.start.Do(func() {}) // no accept loop may start now
-		if !l.started.Load() {
-			return // nothing was accepted: nothing waits to be closed
-		}
-		go func() {
+	if !already {
+		l.forget(started)
+	}
+	return err
+}
+
+// forget takes the closed port out of the server's records and, if its
+// accept loop ran, closes what that loop left waiting once it has ended.
+func (l *dataListener) forget(started bool) {
+	l.state.Lock()
+	l.expire.Stop()
+	l.state.Unlock()
+	l.s.portMu.Lock()
+	if l.s.listeners[l.port] == l {
+		delete(l.s.listeners, l.port)
+	}
+	l.s.portMu.Unlock()
+	if started {
+		go func() { // once the loop has ended, close what it left waiting
+			<-l.loopDone
 			for {
 				select {
 				case c := <-l.cands:
 					c.Close()
-				case <-l.acceptErr: // the accept loop has ended: nothing more comes
-					for {
-						select {
-						case c := <-l.cands:
-							c.Close()
-						default:
-							return
-						}
-					}
+				default:
+					return
 				}
 			}
 		}()
-	})
-	return err
+	}
 }
 
 // checked is a candidate connection and what its ClientHello proved.
@@ -188,7 +223,7 @@ func (l *dataListener) check(c net.Conn, owner *controlConn) checked {
 	if err != nil {
 		return checked{conn: c, err: fmt.Errorf("reading its TLS ClientHello: %w", err)}
 	}
-	proof := proveReuse(l.s.tlsBase, ch, owner.id)
+	proof := proveReuse(l.s.tlsBase, ch, owner)
 	if proof == proofNone && l.s.opts.TLSSessionReuse == ReuseRequired {
 		return checked{conn: c, err: errNoReuse}
 	}
@@ -238,6 +273,13 @@ func (c *dataConn) bind() error {
 			}
 			l.bound.Store(true)
 			c.mu.Lock()
+			select {
+			case <-c.closed: // closed while choosing (ABOR): the winner goes too
+				c.mu.Unlock()
+				r.conn.Close()
+				return net.ErrClosed
+			default:
+			}
 			c.conn, c.owner, c.proof, c.keyShares = r.conn, owner, r.proof, r.hello.keyShares
 			c.r = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(r.hello.raw), rawReader{c}), dataReadAhead)
 			if !c.readDeadline.IsZero() {
@@ -447,8 +489,17 @@ func (r rawReader) Read(p []byte) (int, error) {
 // first closing TLS.
 func (c *dataConn) endedWithoutCloseNotify() bool { return c.rawEOF.Load() }
 
+// Close sends what is batched, unless a write is stuck (a client that
+// stopped reading): then it closes at once, which is what breaks that write
+// (ABOR, the end of a session).
 func (c *dataConn) Close() error {
-	_ = c.Flush()
+	if c.wmu.TryLock() {
+		_ = c.flushLocked()
+		c.wmu.Unlock()
+	}
+	c.mu.Lock()
 	c.closeOnce.Do(func() { close(c.closed) })
-	return c.raw().Close()
+	conn := c.conn
+	c.mu.Unlock()
+	return conn.Close()
 }

@@ -94,8 +94,8 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, login, password string) (f
 	ex, _ := cc.Extra().(*sessionExtra)
 	ip := hostIP(cc.RemoteAddr()).String()
 	log := s.log.With("session", cc.ID(), "client", cc.RemoteAddr().String(), "user", login)
-	allowed, wait, end := s.opts.Throttle.Begin(ip)
-	if !allowed {
+	attempt, wait := s.opts.Throttle.Begin(ip)
+	if attempt == nil {
 		s.metrics.LoginsThrottled.Add(1)
 		log.Warn("login refused: too many failures from this address", "retry_after", wait.Round(time.Second).String())
 		return nil, fmt.Errorf("too many failed logins from %s: try again in %s", ip, wait.Round(time.Second))
@@ -104,15 +104,27 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, login, password string) (f
 	defer cancel()
 	user, err := s.opts.Users.Authenticate(ctx, login, password)
 	if errors.Is(err, auth.ErrBusy) {
-		end(true) // not a failure of this address
+		attempt.Abandoned() // not a failure of this address, nor a success
 		s.metrics.LoginsThrottled.Add(1)
 		log.Warn("login refused: too many logins being checked")
 		return nil, err
 	}
-	end(err == nil)
 	if err == nil && ex != nil {
+		// Named on the session before the last check, so that a reload
+		// removing the user either finds the session or is seen here.
 		ex.ctrl.user.Store(&user.Login)
-		ex.ctrl.adm.loggedIn()
+		if !s.opts.Users.Current(user) {
+			ex.ctrl.user.Store(nil)
+			err = auth.ErrBadCredentials
+		}
+	}
+	if err == nil {
+		attempt.Succeeded()
+		if ex != nil {
+			ex.ctrl.adm.loggedIn()
+		}
+	} else {
+		attempt.Failed()
 	}
 	if err != nil {
 		s.metrics.LoginsFailed.Add(1)

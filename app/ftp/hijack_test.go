@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -164,4 +165,61 @@ func TestSessionReuseOptional(t *testing.T) {
 		t.Fatalf("required reuse, fresh session: %q", msg)
 	}
 	g.mustNotExist(t, "fresh.bin")
+}
+
+// A ClientHello recorded from the session's own data connection and sent
+// again (by someone behind the same NAT) proves nothing: the binder counts
+// once.
+func TestReplayedClientHelloRefused(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file"})
+	c := dialRawTLS(t, g.addr, true, tls.VersionTLS13)
+	c.login()
+	// The client's first data connection, recorded as it crosses the wire.
+	port := c.epsvPort()
+	c.send("NLST")
+	raw, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	must(t, err)
+	rec := &recordingConn{Conn: raw}
+	dc := tls.Client(rec, c.tls)
+	c.expect150()
+	io.ReadAll(dc)
+	c.expect226()
+	hello := rec.sent()
+
+	port = c.epsvPort()
+	c.send("NLST")
+	replay, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	must(t, err)
+	defer replay.Close()
+	replay.Write(hello)
+	replay.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, _ := replay.Read(make([]byte, 1)); n > 0 {
+		t.Fatal("a replayed ClientHello got an answer")
+	}
+	dc = c.openData(port) // the real client is still served
+	c.expect150()
+	io.ReadAll(dc)
+	c.expect226()
+}
+
+// recordingConn keeps what the client sent first (its ClientHello).
+type recordingConn struct {
+	net.Conn
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (r *recordingConn) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	if r.buf == nil {
+		r.buf = append([]byte(nil), p...)
+	}
+	r.mu.Unlock()
+	return r.Conn.Write(p)
+}
+
+func (r *recordingConn) sent() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.buf
 }

@@ -16,10 +16,8 @@ import (
 //     session;
 //   - "550 Issue during transfer..." (a transfer that failed midway or whose
 //     upload could not be committed) becomes 451: worth retrying;
-//   - the "200" that accepts PROT C becomes 536: data connections are always
-//     TLS;
-//   - the pseudo-commands of commands.go, answered "500 Unknown command",
-//     get their real answers;
+//   - the stand-ins of commands.go (SYST, answered 215) get their real
+//     answers;
 //   - "421 PORT/EPRT command is disabled" becomes 502: 421 tells the client
 //     the server is closing the connection, which it is not;
 //   - the lines of STAT on a directory lose the literal " %s" the library
@@ -35,7 +33,7 @@ var (
 	libTransferFailed  = []byte("550 Issue during transfer")
 	replyNoPassivePort = []byte("425 No data port is free right now: try again in a moment\r\n")
 	replyProtClear     = []byte("536 Only PROT P is supported: data connections are always encrypted\r\n")
-	libUnknownCommand  = []byte(`500 Unknown command "`)
+	libSYST            = []byte("215 ")
 	libActiveDisabled  = [][]byte{[]byte("421 PORT command is disabled"), []byte("421 EPRT command is disabled")}
 	replyNoActive      = []byte("502 Active mode is not offered: use PASV or EPSV\r\n")
 	libStatLine        = []byte(" %s") // the library's STAT of a directory starts each line with it
@@ -44,11 +42,8 @@ var (
 // rewriteReply returns the reply to send for the library's reply p.
 func (c *controlConn) rewriteReply(p []byte) []byte {
 	switch {
-	case bytes.HasPrefix(p, libUnknownCommand):
-		cmd, _, _ := bytes.Cut(p[len(libUnknownCommand):], []byte(`"`))
-		if r := c.pseudoReply(string(cmd)); r != nil {
-			return r
-		}
+	case bytes.HasPrefix(p, libSYST):
+		return c.answerSYST(p)
 	case bytes.HasPrefix(p, libActiveDisabled[0]), bytes.HasPrefix(p, libActiveDisabled[1]):
 		return replyNoActive
 	case bytes.HasPrefix(p, libStatLine):
@@ -57,8 +52,6 @@ func (c *controlConn) rewriteReply(p []byte) []byte {
 		return replyNoPassivePort
 	case bytes.HasPrefix(p, libTransferFailed):
 		return append([]byte("451"), p[3:]...)
-	case bytes.HasPrefix(p, []byte("200 ")) && c.protClear.Swap(false):
-		return replyProtClear
 	}
 	return p
 }

@@ -94,3 +94,71 @@ func (c *rawClient) expect226() {
 		c.t.Fatalf("want 226, got %q", msg)
 	}
 }
+
+// REST before login is refused, and the next command is answered as itself
+// (the REST left nothing pending to cancel).
+func TestRestBeforeLogin(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file"})
+	c := dialRaw(t, g.addr, true)
+	c.expect(530, "REST 5")
+	c.expect(331, "USER "+testUser)
+	c.expect(230, "PASS "+testPass)
+	c.expect(257, "MKD d")
+	c.expect(350, "RNFR d")
+	c.expect(250, "RNTO e")
+}
+
+// Pipelined commands keep their own answers: PROT C gets 536, the TYPE
+// before it 200.
+func TestPipelinedProtC(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file"})
+	c := dialRaw(t, g.addr, true)
+	c.login()
+	c.send("TYPE I\r\nPROT C")
+	if code, msg := c.reply(); code != 200 {
+		t.Errorf("TYPE I: %q", msg)
+	}
+	if code, msg := c.reply(); code != 536 {
+		t.Errorf("PROT C: %q", msg)
+	}
+	c.expect(200, "PROT P")
+}
+
+// ABOR ends a download whose client stopped reading at once, not after the
+// data idle timeout.
+func TestAborStalledDownload(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file"})
+	must(t, g.dial(t).Stor("big.bin", bytes.NewReader(randomData(64<<20))))
+	c := dialRaw(t, g.addr, true)
+	c.login()
+	port := c.epsvPort()
+	c.send("RETR big.bin")
+	dc := c.openData(port)
+	c.expect150()
+	dc.Handshake() // then read nothing: the server's writes stall
+	c.send("ABOR")
+	for {
+		code, msg := c.reply() // within the reply deadline, far below the 2 min idle timeout
+		if code == 226 || code == 225 {
+			break
+		}
+		if code < 400 {
+			t.Fatalf("ABOR: %q", msg)
+		}
+	}
+	dc.Close()
+	c.expect(200, "NOOP")
+}
+
+// The stand-ins and a client's own SYST keep their answers in order.
+func TestSystAndStandIns(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file"})
+	c := dialRaw(t, g.addr, true)
+	c.login()
+	c.send("SYST\r\nPROT C\r\nsyst extra\r\nAUTH TLS\r\nSYST")
+	for _, want := range []int{215, 536, 215, 503, 215} {
+		if code, msg := c.reply(); code != want {
+			t.Errorf("got %q, want %d", msg, want)
+		}
+	}
+}

@@ -199,15 +199,15 @@ func (s *Server) setPortOwner(port int, c *controlConn) {
 // free port could not get another.
 func (s *Server) releasePassive(c *controlConn) {
 	s.portMu.Lock()
-	var unused []*dataListener
+	var mine []*dataListener
 	for port, owner := range s.ports {
-		if l := s.listeners[port]; owner == c && l != nil && !l.accepting.Load() {
-			unused = append(unused, l)
+		if l := s.listeners[port]; owner == c && l != nil {
+			mine = append(mine, l)
 		}
 	}
 	s.portMu.Unlock()
-	for _, l := range unused {
-		l.Close()
+	for _, l := range mine {
+		l.closeUnused()
 	}
 }
 

@@ -95,9 +95,11 @@ const (
 	proofTLS12            // the owner's TLS 1.2 ticket: the handshake must resume it
 )
 
-// proveReuse checks a data connection's ClientHello against the owner's id,
-// with cfg's ticket keys.
-func proveReuse(cfg *tls.Config, ch *clientHello, owner controlID) reuseProof {
+// proveReuse checks a data connection's ClientHello against its owner's
+// control connection, with cfg's ticket keys. A TLS 1.3 binder counts once:
+// a ClientHello recorded off the wire and sent again proves nothing.
+func proveReuse(cfg *tls.Config, ch *clientHello, ownerConn *controlConn) reuseProof {
+	owner := ownerConn.id
 	for i, identity := range ch.pskIdentities {
 		ss, err := cfg.DecryptTicket(identity, tls.ConnectionState{})
 		if err != nil || ss == nil {
@@ -106,7 +108,7 @@ func proveReuse(cfg *tls.Config, ch *clientHello, owner controlID) reuseProof {
 		if id, ok := ticketOwner(ss); !ok || id != owner {
 			continue
 		}
-		if binderValid(ss, ch, i) {
+		if binderValid(ss, ch, i) && ownerConn.freshBinder(ch.pskBinders[i]) {
 			return proofTLS13
 		}
 	}
@@ -189,3 +191,21 @@ func sessionSecret(ss *tls.SessionState) (version, suite uint16, secret []byte, 
 
 // errNoReuse is what a client whose data connections cannot resume is told.
 var errNoReuse = errors.New("the data connection did not resume the control connection's TLS session, which this server requires (with TLS 1.2, the client must support session tickets; or use TLS 1.3)")
+
+// maxBinders bounds the binders a control connection remembers.
+const maxBinders = 4096
+
+// freshBinder reports whether a data connection of this session showed
+// this binder before, and remembers it.
+func (c *controlConn) freshBinder(b []byte) bool {
+	c.bindersMu.Lock()
+	defer c.bindersMu.Unlock()
+	if c.binders == nil || len(c.binders) >= maxBinders {
+		c.binders = map[string]struct{}{}
+	}
+	if _, seen := c.binders[string(b)]; seen {
+		return false
+	}
+	c.binders[string(b)] = struct{}{}
+	return true
+}

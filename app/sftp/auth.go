@@ -43,8 +43,8 @@ func (la *loginAttempt) allowed() error {
 func (la *loginAttempt) password(meta ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
 	// Passwords being checked count as failures until they are, so that
 	// parallel guesses cannot all run before the address is locked.
-	allowed, _, end := la.s.opts.Throttle.Begin(la.ip)
-	if !allowed {
+	attempt, _ := la.s.opts.Throttle.Begin(la.ip)
+	if attempt == nil {
 		la.s.metrics.LoginsThrottled.Add(1)
 		return nil, errThrottled
 	}
@@ -52,11 +52,15 @@ func (la *loginAttempt) password(meta ssh.ConnMetadata, pw []byte) (*ssh.Permiss
 	defer cancel()
 	usr, err := la.s.opts.Users.Authenticate(ctx, meta.User(), string(pw))
 	if errors.Is(err, auth.ErrBusy) {
-		end(true) // not a failure of this address
+		attempt.Abandoned() // neither a failure nor a success of this address
 		la.s.metrics.LoginsThrottled.Add(1)
 		return nil, err
 	}
-	end(err == nil)
+	if err != nil {
+		attempt.Failed()
+	} else {
+		attempt.Succeeded()
+	}
 	if err != nil {
 		la.failedLogin = true
 		la.s.metrics.LoginsFailed.Add(1)

@@ -184,14 +184,17 @@ func (s *Server) serveConn(raw net.Conn) {
 	}
 	raw.SetDeadline(time.Time{})
 	defer conn.Close()
-	usr, ok := s.opts.Users.Lookup(conn.Permissions.Extensions["login"])
+	// Named on the connection before the user is looked up, so that a
+	// reload removing the user either finds the connection or is seen here.
+	login := conn.Permissions.Extensions["login"]
+	s.mu.Lock()
+	s.logins[raw] = login
+	s.mu.Unlock()
+	usr, ok := s.opts.Users.Lookup(login)
 	if !ok {
 		return
 	}
 	log = log.With("user", usr.Login, "protocol", "sftp")
-	s.mu.Lock()
-	s.logins[raw] = usr.Login
-	s.mu.Unlock()
 	s.opts.Throttle.Succeeded(ip)
 	s.metrics.LoginsOK.Add(1)
 	s.metrics.SessionsTotal.Add(1)
