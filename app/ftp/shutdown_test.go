@@ -1,6 +1,7 @@
 package ftp_test
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"runtime"
@@ -82,5 +83,23 @@ func TestShutdownLetsTheLastUploadFinish(t *testing.T) {
 		if got, err := g.object("last.bin"); err != nil || len(got) != len(data) {
 			t.Fatalf("run %d: stored %d bytes, %v", i, len(got), err)
 		}
+	}
+}
+
+// A transfer whose data connection never opened was answered at once: a
+// draining server does not wait for it.
+func TestShutdownDoesNotWaitForATransferThatNeverOpened(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file"})
+	must(t, g.dial(t).Stor("f.bin", bytes.NewReader([]byte("data"))))
+	c := dialRaw(t, g.addr, true)
+	c.login()
+	c.send("RETR f.bin") // with no PASV or EPSV before it
+	if code, msg := c.reply(); code < 400 {
+		t.Fatalf("RETR without a data connection: %q", msg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := g.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown waited for a transfer that had already failed: %v", err)
 	}
 }

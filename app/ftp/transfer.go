@@ -63,10 +63,12 @@ func (ss *session) transferStarted() {
 }
 
 // transferEnded is called by the handle's Close; the transfer stops counting
-// for a draining server once its final reply is written.
-func (ss *session) transferEnded() {
+// for a draining server once its final reply is written. A transfer whose
+// data never started to flow (its data connection did not open) was
+// answered before its handle closed: it stops counting at once.
+func (ss *session) transferEnded(flowed bool) {
 	ss.s.metrics.TransfersActive.Add(-1)
-	if ss.ctrl == nil {
+	if ss.ctrl == nil || !flowed {
 		ss.s.transfers.Done()
 		return
 	}
@@ -80,6 +82,7 @@ type uploadHandle struct {
 	ss      *session
 	up      storage.Upload
 	dc      *dataConn // the data connection, once the library hands it over
+	flowed  bool      // the library started copying the data
 	path    string
 	start   time.Time
 	xferErr error
@@ -101,7 +104,7 @@ func (h *uploadHandle) Write(p []byte) (int, error) {
 // the store can read it straight into its part buffers. A read error is the
 // connection's; any other error is the store's.
 func (h *uploadHandle) ReadFrom(r io.Reader) (int64, error) {
-	h.dc = dataConnOf(r)
+	h.dc, h.flowed = dataConnOf(r), true
 	rf, ok := h.up.(io.ReaderFrom)
 	if !ok {
 		return io.Copy(struct{ io.Writer }{h}, r)
@@ -148,7 +151,7 @@ func (h *uploadHandle) Close() error {
 	if h.closed.Swap(true) {
 		return nil
 	}
-	defer h.ss.transferEnded()
+	defer func() { h.ss.transferEnded(h.flowed) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	// Why the upload cannot be committed, and what the client is told.
@@ -204,6 +207,7 @@ type downloadHandle struct {
 	sent    int64
 	start   time.Time
 	xferErr error
+	flowed  bool // the library started copying the data
 	closed  atomic.Bool
 }
 
@@ -223,6 +227,7 @@ func (h *downloadHandle) WriteTo(w io.Writer) (int64, error) {
 	defer copyBufs.Put(bp)
 	buf := *bp
 	dc := dataConnOf(w)
+	h.flowed = true
 	var total int64
 	for {
 		n, rerr := h.Read(buf)
@@ -265,7 +270,7 @@ func (h *downloadHandle) Close() error {
 	if h.closed.Swap(true) {
 		return nil
 	}
-	defer h.ss.transferEnded()
+	defer func() { h.ss.transferEnded(h.flowed) }()
 	err := h.r.Close()
 	attrs := []any{"path", h.path, "offset", h.offset, "bytes", h.sent, "duration", time.Since(h.start).Round(time.Millisecond).String()}
 	if h.xferErr != nil {
