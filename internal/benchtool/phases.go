@@ -186,31 +186,9 @@ func (b *bench) concurrent(n int, size, limit int64) {
 	log.Printf("concurrency: %d uploads of %d MiB", n, size>>20)
 	path, sum := b.randomFile("conc.bin", size)
 	defer os.Remove(path)
-	b.gwS3.resetPeakRSS()
-	t0 := time.Now()
-	errs := make(chan error, n)
-	for i := 0; i < n; i++ {
-		go func(i int) {
-			errs <- b.curl(b.portS3, "-T", path, url(b.portS3, fmt.Sprintf("conc-%d-%03d.bin", n, i)))
-		}(i)
-	}
-	failed := 0
-	for i := 0; i < n; i++ {
-		if err := <-errs; err != nil {
-			failed++
-			log.Printf("upload failed: %v", err)
-		}
-	}
-	wall := time.Since(t0).Seconds()
-	rss := b.gwS3.peakRSS()
-	bad := 0
-	for i := 0; i < n; i++ {
-		key := fmt.Sprintf("conc-%d-%03d.bin", n, i)
-		if b.objectSHA256(key) != sum {
-			bad++
-		}
-		b.deleteKeys(key)
-	}
+	r := b.uploadAtOnce(n, sum, func(i int) string { return fmt.Sprintf("conc-%d-%03d.bin", n, i) },
+		func(key string) error { return b.curl(b.portS3, "-T", path, url(b.portS3, key)) })
+	failed, bad, wall, rss := r.failed, r.bad, r.wall, r.rss
 	agg := float64(n) * float64(size) / mib / wall
 	budget := 64 + 12*float64(n)
 	b.row(fmt.Sprintf("%d concurrent uploads of %d MiB: aggregate", n, size>>20), fmt.Sprintf("%.0f MiB/s, %d failed, %d bad sha256", agg, failed, bad), "0 failed")
@@ -219,6 +197,39 @@ func (b *bench) concurrent(n int, size, limit int64) {
 	b.row(fmt.Sprintf("%d concurrent uploads: part buffers peak", n), fmt.Sprintf("%.0f MiB", bufPeak), fmt.Sprintf("≤ budget %d MiB", limit>>20))
 	b.results[fmt.Sprintf("concurrent_%d", n)] = map[string]any{"uploads": n, "size_mib": size >> 20, "aggregate_mibps": agg,
 		"failed": failed, "bad_sha256": bad, "peak_rss_mib": rss, "buffer_peak_mib": bufPeak, "wall_s": wall}
+}
+
+// atOnce is what uploadAtOnce measured.
+type atOnce struct {
+	failed, bad int
+	wall, rss   float64 // seconds; the gateway's peak RSS in MiB
+}
+
+// uploadAtOnce runs n uploads at once (upload of key(i)), then checks each
+// object's sha256 against sum and deletes it.
+func (b *bench) uploadAtOnce(n int, sum string, key func(int) string, upload func(key string) error) atOnce {
+	b.gwS3.resetPeakRSS()
+	t0 := time.Now()
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func(i int) { errs <- upload(key(i)) }(i)
+	}
+	var r atOnce
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			r.failed++
+			log.Printf("upload failed: %v", err)
+		}
+	}
+	r.wall = time.Since(t0).Seconds()
+	r.rss = b.gwS3.peakRSS()
+	for i := 0; i < n; i++ {
+		if b.objectSHA256(key(i)) != sum {
+			r.bad++
+		}
+		b.deleteKeys(key(i))
+	}
+	return r
 }
 
 // listing: LIST and MLSD of a directory of n objects through the gateway vs

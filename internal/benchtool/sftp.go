@@ -101,31 +101,9 @@ func (b *bench) sftpConcurrent(n int, size, limit int64) {
 	log.Printf("sftp concurrency: %d uploads of %d MiB", n, size>>20)
 	path, sum := b.randomFile("sftp-conc.bin", size)
 	defer os.Remove(path)
-	b.gwS3.resetPeakRSS()
-	t0 := time.Now()
-	errs := make(chan error, n)
-	for i := 0; i < n; i++ {
-		go func(i int) {
-			errs <- b.sftpBatch(fmt.Sprintf("put %s sftp-conc-%d-%03d.bin\n", path, n, i))
-		}(i)
-	}
-	failed := 0
-	for i := 0; i < n; i++ {
-		if err := <-errs; err != nil {
-			failed++
-			log.Printf("upload failed: %v", err)
-		}
-	}
-	wall := time.Since(t0).Seconds()
-	rss := b.gwS3.peakRSS()
-	bad := 0
-	for i := 0; i < n; i++ {
-		key := fmt.Sprintf("sftp-conc-%d-%03d.bin", n, i)
-		if b.objectSHA256(key) != sum {
-			bad++
-		}
-		b.deleteKeys(key)
-	}
+	r := b.uploadAtOnce(n, sum, func(i int) string { return fmt.Sprintf("sftp-conc-%d-%03d.bin", n, i) },
+		func(key string) error { return b.sftpBatch(fmt.Sprintf("put %s %s\n", path, key)) })
+	failed, bad, wall, rss := r.failed, r.bad, r.wall, r.rss
 	agg := float64(n) * float64(size) / mib / wall
 	b.row(fmt.Sprintf("SFTP %d concurrent uploads of %d MiB: aggregate", n, size>>20), fmt.Sprintf("%.0f MiB/s, %d failed, %d bad sha256", agg, failed, bad), "0 failed")
 	b.row(fmt.Sprintf("SFTP %d concurrent uploads: gateway peak RSS", n), fmt.Sprintf("%.0f MiB", rss), fmt.Sprintf("≤ %.0f MiB (64 + 12/upload)", 64+12*float64(n)))
