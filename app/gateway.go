@@ -27,6 +27,7 @@ import (
 // and, for S3, the store's own handle (background aborts, metrics).
 type storageSetup struct {
 	store storage.Store
+	fs    *objfs.FS // the view both front doors share
 	pool  *bufpool.Pool
 	s3    *s3store.Store // nil for the local-directory store
 	where string         // for logs: s3://bucket or the directory
@@ -45,11 +46,12 @@ func openStorage(ctx context.Context, cfg *config.Config, log *slog.Logger) (*st
 		debug.SetMemoryLimit(cfg.UploadMemoryLimit + 256<<20)
 	}
 	if cfg.Storage != "s3" {
-		fs, err := filestore.New(cfg.StorageDir)
+		fs, err := filestore.New(cfg.StorageDir, cfg.Checksums.Algorithms...)
 		if err != nil {
 			return nil, fmt.Errorf("FTP_STORAGE_DIR: %w", err)
 		}
 		st.store, st.where = fs, cfg.StorageDir
+		st.view(cfg)
 		return st, nil
 	}
 	client, err := s3store.NewClient(ctx, s3store.ClientOptions{
@@ -61,11 +63,13 @@ func openStorage(ctx context.Context, cfg *config.Config, log *slog.Logger) (*st
 		return nil, err
 	}
 	s3s, err := s3store.New(client, s3store.Options{Bucket: cfg.S3.Bucket, PartSize: cfg.UploadPartSize,
-		BuffersPerUpload: cfg.UploadBuffers, MaxBuffersPerUpload: cfg.UploadMaxBuffers, Pool: st.pool, Logger: log})
+		BuffersPerUpload: cfg.UploadBuffers, MaxBuffersPerUpload: cfg.UploadMaxBuffers, Pool: st.pool,
+		Checksums: cfg.Checksums.Algorithms, Logger: log})
 	if err != nil {
 		return nil, err
 	}
 	st.store, st.s3, st.where = s3s, s3s, "s3://"+cfg.S3.Bucket
+	st.view(cfg)
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := s3s.Check(cctx); err != nil {
@@ -74,6 +78,13 @@ func openStorage(ctx context.Context, cfg *config.Config, log *slog.Logger) (*st
 		go abortStale(s3s, cfg.UploadStaleAge, log)
 	}
 	return st, nil
+}
+
+// view makes the file-system view over the store.
+func (st *storageSetup) view(cfg *config.Config) {
+	st.fs = objfs.New(st.store, cfg.S3.DirSuffix)
+	c := cfg.Checksums
+	st.fs.SetSumOptions(objfs.SumOptions{ComputeMissing: c.ComputeMissing, MaxSize: c.ComputeMaxSize, Concurrent: c.ComputeAtOnce})
 }
 
 // abortStale clears what killed gateways left behind (see AbortStale), in
@@ -130,7 +141,7 @@ func newFTPServer(cfg *config.Config, st *storageSetup, users *auth.Users, throt
 	}
 	metrics := &ftp.Metrics{}
 	srv, err := ftp.New(ftp.Options{
-		FS:    objfs.New(st.store, cfg.S3.DirSuffix),
+		FS:    st.fs,
 		Users: users, Throttle: throttle,
 		TLS: tlsCfg, TLSMode: tlsModes[cfg.TLSMode], TLSSessionReuse: tlsReuse[cfg.TLSReuse],
 		DataPortsFirst: cfg.DataPortsFirst, DataPortsCount: cfg.DataPortsCount, Passive: passiveRules(cfg.DataCIDRs),

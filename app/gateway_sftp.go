@@ -10,7 +10,6 @@ import (
 
 	"github.com/ftps3/ftps3/app/auth"
 	"github.com/ftps3/ftps3/app/config"
-	"github.com/ftps3/ftps3/app/objfs"
 	"github.com/ftps3/ftps3/app/sftp"
 )
 
@@ -32,7 +31,7 @@ func newSFTPServer(cfg *config.Config, st *storageSetup, users *auth.Users, thro
 	}
 	metrics := &sftp.Metrics{}
 	srv, err := sftp.New(sftp.Options{
-		FS:    objfs.New(st.store, cfg.S3.DirSuffix),
+		FS:    st.fs,
 		Users: users, Throttle: throttle, HostKeys: []ssh.Signer{key},
 		IdleTimeout: cfg.IdleTimeout, Metrics: metrics, Logger: log.With("protocol", "sftp"),
 	})

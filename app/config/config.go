@@ -105,6 +105,7 @@ type Config struct {
 	UploadMaxBuffers   int
 	RequireCloseNotify bool
 	UploadStaleAge     time.Duration // abort incomplete multipart uploads idle this long at start (0: never)
+	Checksums          Checksums     // checksums.go
 
 	IdleTimeout      time.Duration
 	LoginTimeout     time.Duration
@@ -206,6 +207,7 @@ func Load(environ []string) (*Config, error) {
 	c.Storage = e.oneOf("FTP_STORAGE", defStorage, "s3", "file")
 	c.StorageDir = e.str("FTP_STORAGE_DIR", "./data")
 	loadSFTP(e, c)
+	loadChecksums(e, c)
 	if c.Storage == "s3" && c.S3.Bucket == "" {
 		e.errorf("AWS_S3_BUCKET_NAME", "missing: FTP_STORAGE is s3")
 	}

@@ -41,7 +41,7 @@ var (
 // own lists the errors the view makes itself; their texts name nothing but
 // the client's paths.
 var own = []error{ErrReadOnly, ErrRoot, ErrIsDir, ErrNotDir, ErrNoParent, ErrNotEmpty, ErrExists,
-	ErrNotSupported, ErrIntoItself, ErrBadOffset, ErrInvalidName}
+	ErrNotSupported, ErrIntoItself, ErrBadOffset, ErrInvalidName, ErrNoChecksum}
 
 // StoreError is a failure of the store under the view. Its text is the
 // store's, with keys and request details: for logs, not for clients (front
@@ -56,6 +56,9 @@ func (e *StoreError) Unwrap() error { return e.Err }
 type FS struct {
 	store  storage.Store
 	suffix string
+
+	sumOpts   SumOptions    // sums.go
+	computing chan struct{} // checksums being computed by reading files
 }
 
 // New returns the file system over store with directory markers named
@@ -64,7 +67,9 @@ func New(store storage.Store, dirSuffix string) *FS {
 	if dirSuffix == "" {
 		dirSuffix = "/"
 	}
-	return &FS{store: store, suffix: dirSuffix}
+	f := &FS{store: store, suffix: dirSuffix}
+	f.SetSumOptions(SumOptions{})
+	return f
 }
 
 // Store is the store under the file system.

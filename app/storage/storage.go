@@ -13,6 +13,8 @@ import (
 	"io"
 	"io/fs"
 	"time"
+
+	"github.com/ftps3/ftps3/app/storage/digest"
 )
 
 // Errors shared by every implementation, tested with errors.Is. ErrNotExist
@@ -27,6 +29,10 @@ var (
 	// ErrUnavailable: the store could not be reached or is overloaded (a
 	// timeout, throttling, a server error): the same request may work later.
 	ErrUnavailable = errors.New("storage unavailable")
+	// ErrChecksumMismatch: the store computed another checksum than the one
+	// sent with the bytes (they changed on the way): nothing was stored,
+	// and sending them again may work.
+	ErrChecksumMismatch = errors.New("the stored bytes would differ from those received")
 )
 
 // Object describes one stored object, or a common prefix in a delimited listing.
@@ -75,4 +81,20 @@ type Upload interface {
 	Abort(ctx context.Context) error
 	// Written is the number of bytes accepted so far.
 	Written() int64
+}
+
+// Summer is a Store that records digests with every object it writes (the
+// algorithms chosen when the store is made) and tells them later without
+// reading the object again.
+type Summer interface {
+	// Sums returns the digests known for the whole object: those recorded
+	// at its upload, or a full-object checksum the store keeps itself. An
+	// object with none gives an empty map; a missing key ErrNotExist.
+	Sums(ctx context.Context, key string) (digest.Sums, error)
+}
+
+// SummedUpload is an Upload that computed digests of what it wrote; after
+// Commit, Sums returns them (nil when none were asked for).
+type SummedUpload interface {
+	Sums() digest.Sums
 }

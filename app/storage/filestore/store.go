@@ -23,6 +23,7 @@ import (
 	"sync"
 
 	"github.com/ftps3/ftps3/app/storage"
+	"github.com/ftps3/ftps3/app/storage/digest"
 )
 
 // stagingDir holds uploads in progress; it is never listed.
@@ -31,6 +32,7 @@ const stagingDir = ".ftps3-staging"
 // Store is a storage.Store on a directory.
 type Store struct {
 	root string
+	sums []digest.Algorithm // recorded with each upload (sums.go)
 
 	mu       sync.Mutex      // orders deletes, directory creation and commits
 	unmarked map[string]bool // directories (paths) that exist only for their entries
@@ -39,8 +41,9 @@ type Store struct {
 var _ storage.Store = (*Store)(nil)
 
 // New returns a Store rooted at dir, creating it if needed, and clears
-// uploads left by a previous run.
-func New(dir string) (*Store, error) {
+// uploads left by a previous run. Each upload records the digests named by
+// checksums (sums.go).
+func New(dir string, checksums ...digest.Algorithm) (*Store, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("filestore: %w", err)
@@ -55,7 +58,7 @@ func New(dir string) (*Store, error) {
 	if err := os.Mkdir(staging, 0o700); err != nil {
 		return nil, fmt.Errorf("filestore: %w", err)
 	}
-	return &Store{root: abs, unmarked: map[string]bool{}}, nil
+	return &Store{root: abs, sums: checksums, unmarked: map[string]bool{}}, nil
 }
 
 // path maps a key to a file path, refusing keys that would leave the root.
@@ -326,7 +329,7 @@ func (s *Store) Create(_ context.Context, key string) (storage.Upload, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create %q: %w", key, err)
 	}
-	return &fileUpload{s: s, f: f, dst: p, key: key}, nil
+	return &fileUpload{s: s, f: f, dst: p, key: key, sums: digest.New(s.sums)}, nil
 }
 
 type fileUpload struct {
@@ -334,6 +337,7 @@ type fileUpload struct {
 	f        *os.File
 	dst, key string
 	written  int64
+	sums     *digest.Hasher
 	done     bool
 }
 
@@ -342,9 +346,13 @@ func (u *fileUpload) Write(p []byte) (int, error) {
 		return 0, storage.ErrAborted
 	}
 	n, err := u.f.Write(p)
+	u.sums.Write(p[:n])
 	u.written += int64(n)
 	return n, err
 }
+
+// Sums implements storage.SummedUpload.
+func (u *fileUpload) Sums() digest.Sums { return u.sums.Sums() }
 
 func (u *fileUpload) Written() int64 { return u.written }
 
@@ -354,6 +362,7 @@ func (u *fileUpload) Commit(ctx context.Context) error {
 	}
 	err := u.f.Chmod(0o644)
 	if err == nil {
+		recordSums(u.f, u.sums.Sums())
 		err = u.f.Sync()
 	}
 	if cerr := u.f.Close(); err == nil {

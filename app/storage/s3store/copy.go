@@ -3,6 +3,7 @@ package s3store
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -28,12 +29,26 @@ func (s *Store) Copy(ctx context.Context, src, dst string) error {
 		}
 		return nil
 	}
-	return s.copyMultipart(ctx, source, dst, obj.Size)
+	return s.copyMultipart(ctx, src, source, dst, obj.Size)
 }
 
-func (s *Store) copyMultipart(ctx context.Context, source, dst string, size int64) error {
+func (s *Store) copyMultipart(ctx context.Context, src, source, dst string, size int64) error {
 	partSize := max(s.opts.CopyPartSize, (size+MaxParts-1)/MaxParts)
-	out, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &s.opts.Bucket, Key: &dst})
+	// CopyObject copies the tags (the recorded digests); a copy made of
+	// parts must carry them itself.
+	tags, err := s.tagsOf(ctx, src)
+	if err != nil {
+		return fmt.Errorf("copy %q: %w", src, err)
+	}
+	in := &s3.CreateMultipartUploadInput{Bucket: &s.opts.Bucket, Key: &dst}
+	if len(tags) > 0 {
+		v := url.Values{}
+		for _, t := range tags {
+			v.Set(aws.ToString(t.Key), aws.ToString(t.Value))
+		}
+		in.Tagging = aws.String(v.Encode())
+	}
+	out, err := s.client.CreateMultipartUpload(ctx, in)
 	if err != nil {
 		return fmt.Errorf("copy to %q: create multipart upload: %w", dst, classify(err))
 	}

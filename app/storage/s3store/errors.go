@@ -16,10 +16,32 @@ import (
 // overloaded, throttling, a timeout) as storage.ErrUnavailable, keeping the
 // SDK's error for the log.
 func classify(err error) error {
-	if err == nil || !transient(err) {
-		return err
+	switch {
+	case err == nil:
+		return nil
+	case mismatched(err):
+		return mismatch{err}
+	case transient(err):
+		return unavailable{err}
 	}
-	return unavailable{err}
+	return err
+}
+
+// mismatch is S3 refusing bytes whose checksum differs from the one sent.
+type mismatch struct{ err error }
+
+func (m mismatch) Error() string   { return m.err.Error() }
+func (m mismatch) Unwrap() []error { return []error{storage.ErrChecksumMismatch, m.err} }
+
+func mismatched(err error) bool {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		case "BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch", "XAmzContentSHA256Mismatch", "InvalidChecksum":
+			return true
+		}
+	}
+	return false
 }
 
 type unavailable struct{ err error }

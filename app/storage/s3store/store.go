@@ -28,6 +28,7 @@ import (
 
 	"github.com/ftps3/ftps3/app/storage"
 	"github.com/ftps3/ftps3/app/storage/bufpool"
+	"github.com/ftps3/ftps3/app/storage/digest"
 )
 
 // S3 limits that shape uploads and copies.
@@ -64,7 +65,10 @@ type Options struct {
 	// AbortRetry bounds how an AbortMultipartUpload that failed is retried in
 	// the background (defaults: 1 s doubling to 1 min, for 24 h).
 	AbortRetry RetryPolicy
-	Logger     *slog.Logger
+	// Checksums are the digests computed while each upload streams and
+	// recorded with the object (tags.go); none when empty.
+	Checksums []digest.Algorithm
+	Logger    *slog.Logger
 }
 
 // Store is a storage.Store on one S3 bucket.
@@ -75,7 +79,10 @@ type Store struct {
 	requests requestCounts
 }
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store  = (*Store)(nil)
+	_ storage.Summer = (*Store)(nil)
+)
 
 // New returns a Store that uses client for bucket opts.Bucket.
 func New(client *s3.Client, opts Options) (*Store, error) {

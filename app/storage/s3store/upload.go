@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"hash"
 	"hash/crc32"
 	"io"
 	"sort"
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/ftps3/ftps3/app/storage"
+	"github.com/ftps3/ftps3/app/storage/digest"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -41,9 +43,17 @@ func PartSize(base int64, n int32) int64 {
 // as an UploadPart in the background while the next one fills. The multipart
 // upload is only created once the first part is full, so small files take a
 // single PutObject.
+//
+// As the bytes arrive they are hashed twice: the digests the store records
+// (sums), and a CRC32C of the whole object that S3 checks on completion
+// (full), so that bytes changed between the client and S3, even inside this
+// process, make the upload fail rather than store a wrong object.
 type upload struct {
 	s   *Store
 	key string
+
+	sums *digest.Hasher // nil when no digests are recorded
+	full hash.Hash32    // CRC32C of everything written
 
 	ctx    context.Context // cancelled by Abort or by a failed part
 	cancel context.CancelFunc
@@ -74,6 +84,7 @@ func (s *Store) Create(ctx context.Context, key string) (storage.Upload, error) 
 	return &upload{
 		s: s, key: key, ctx: uctx, cancel: cancel, nextNum: 1,
 		partDone: make(chan struct{}, 1),
+		sums:     digest.New(s.opts.Checksums), full: crc32.New(castagnoli),
 	}, nil
 }
 
@@ -94,6 +105,7 @@ func (u *upload) Write(p []byte) (int, error) {
 			}
 		}
 		n := copy(u.buf[u.fill:], p)
+		u.hash(u.buf[u.fill : u.fill+n])
 		u.fill += n
 		u.written += int64(n)
 		total += n
@@ -124,6 +136,7 @@ func (u *upload) ReadFrom(r io.Reader) (int64, error) {
 			}
 		}
 		n, rerr := r.Read(u.buf[u.fill:])
+		u.hash(u.buf[u.fill : u.fill+n])
 		u.fill += n
 		u.written += int64(n)
 		total += int64(n)
@@ -140,6 +153,26 @@ func (u *upload) ReadFrom(r io.Reader) (int64, error) {
 		}
 	}
 }
+
+// hash adds bytes just received to the digests.
+func (u *upload) hash(p []byte) {
+	u.sums.Write(p)
+	u.full.Write(p)
+}
+
+// beforeSend, when set (by tests), sees each body just before it is sent:
+// the bytes are hashed by then, so a change made here is a corruption S3
+// must catch.
+var beforeSend func(body []byte)
+
+func sending(body []byte) {
+	if beforeSend != nil {
+		beforeSend(body)
+	}
+}
+
+// Sums implements storage.SummedUpload.
+func (u *upload) Sums() digest.Sums { return u.sums.Sums() }
 
 func (u *upload) nextBuf() error {
 	if u.nextNum > MaxParts {
@@ -161,7 +194,7 @@ func (u *upload) sendPart() error {
 	if u.uploadID == "" {
 		out, err := u.s.client.CreateMultipartUpload(u.ctx, &s3.CreateMultipartUploadInput{
 			Bucket: &u.s.opts.Bucket, Key: &u.key,
-			ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c,
+			ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c, ChecksumType: types.ChecksumTypeFullObject,
 		})
 		if err != nil {
 			return fmt.Errorf("upload %q: create multipart upload: %w", u.key, classify(err))
@@ -203,6 +236,7 @@ func (u *upload) sendPart() error {
 			}
 		}()
 		defer u.s.opts.Pool.Put(buf)
+		sending(data)
 		sum := crc32c(data)
 		out, err := u.s.client.UploadPart(u.ctx, &s3.UploadPartInput{
 			Bucket: &u.s.opts.Bucket, Key: &u.key, UploadId: &u.uploadID,
@@ -250,12 +284,22 @@ func (u *upload) commit(ctx context.Context) error {
 		if u.buf != nil {
 			data = u.buf[:u.fill]
 		}
-		sum := crc32c(data)
-		_, err := u.s.client.PutObject(ctx, &s3.PutObjectInput{
+		in := &s3.PutObjectInput{
 			Bucket: &u.s.opts.Bucket, Key: &u.key, Body: bytes.NewReader(data),
-			ContentLength:     aws.Int64(int64(len(data))),
-			ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c, ChecksumCRC32C: &sum,
-		}, unsignedPayload)
+			ContentLength: aws.Int64(int64(len(data))),
+		}
+		// S3 checks the file's own SHA-256 when there is one, and keeps it
+		// as the object's checksum; otherwise the CRC32C of the stream.
+		if raw, ok := u.sums.Raw(digest.SHA256); ok {
+			in.ChecksumAlgorithm, in.ChecksumSHA256 = types.ChecksumAlgorithmSha256, aws.String(base64.StdEncoding.EncodeToString(raw))
+		} else {
+			in.ChecksumAlgorithm, in.ChecksumCRC32C = types.ChecksumAlgorithmCrc32c, aws.String(u.fullCRC())
+		}
+		if tags := tagging(u.sums.Sums()); tags != "" {
+			in.Tagging = &tags
+		}
+		sending(data)
+		_, err := u.s.client.PutObject(ctx, in, unsignedPayload)
 		u.releaseBuf()
 		if err != nil {
 			return fmt.Errorf("upload %q: put object: %w", u.key, classify(err))
@@ -277,11 +321,22 @@ func (u *upload) commit(ctx context.Context) error {
 	_, err := u.s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
 		Bucket: &u.s.opts.Bucket, Key: &u.key, UploadId: &u.uploadID,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
+		ChecksumType:    types.ChecksumTypeFullObject, ChecksumCRC32C: aws.String(u.fullCRC()),
+		MpuObjectSize: aws.Int64(u.written),
 	})
 	if err != nil {
 		return fmt.Errorf("upload %q: complete multipart upload: %w", u.key, classify(err))
 	}
+	// The digests are known only now, after the multipart upload's metadata
+	// was fixed: they become the object's tags (tags.go).
+	u.s.tag(ctx, u.key, u.sums.Sums())
 	return nil
+}
+
+func (u *upload) fullCRC() string {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], u.full.Sum32())
+	return base64.StdEncoding.EncodeToString(b[:])
 }
 
 // Abort implements storage.Upload: stop the parts in flight, then abort the

@@ -1,0 +1,160 @@
+package s3store_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5" //nolint:gosec // test
+	"crypto/rand"
+	"crypto/sha1" //nolint:gosec // test
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/ftps3/ftps3/app/storage"
+	"github.com/ftps3/ftps3/app/storage/digest"
+	"github.com/ftps3/ftps3/app/storage/s3store"
+	"github.com/ftps3/ftps3/internal/testenv"
+)
+
+func wantSums(data []byte) digest.Sums {
+	s256, s1, m5 := sha256.Sum256(data), sha1.Sum(data), md5.Sum(data) //nolint:gosec // test
+	return digest.Sums{digest.SHA256: hex.EncodeToString(s256[:]), digest.SHA1: hex.EncodeToString(s1[:]), digest.MD5: hex.EncodeToString(m5[:])}
+}
+
+func put(t *testing.T, s storage.Store, key string, data []byte) error {
+	t.Helper()
+	u, err := s.Create(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for off := 0; off < len(data); off += 100_003 {
+		if _, err := u.Write(data[off:min(off+100_003, len(data))]); err != nil {
+			return err
+		}
+	}
+	return u.Commit(context.Background())
+}
+
+func TestUploadsRecordTheirSums(t *testing.T) {
+	m := testenv.SharedMinIO(t)
+	s, _ := newStore(t, m, s3store.Options{Checksums: digest.All, CopyLimit: 6 << 20})
+	ctx := context.Background()
+	for _, size := range []int{0, 1, 5<<20 - 1, 12<<20 + 7} { // single PUTs, then a multipart upload
+		data := make([]byte, size)
+		rand.Read(data)
+		key := fmt.Sprintf("dir/f%d", size)
+		if err := put(t, s, key, data); err != nil {
+			t.Fatalf("%d bytes: %v", size, err)
+		}
+		got, err := s.Sums(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(wantSums(data)) {
+			t.Fatalf("%d bytes: sums %v, want %v", size, got, wantSums(data))
+		}
+		// A copy keeps them: CopyObject for small objects, parts beyond
+		// CopyLimit.
+		if err := s.Copy(ctx, key, key+".copy"); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Sums(ctx, key+".copy"); err != nil || fmt.Sprint(got) != fmt.Sprint(wantSums(data)) {
+			t.Fatalf("%d bytes: copy's sums %v (%v), want %v", size, got, err, wantSums(data))
+		}
+	}
+	if _, err := s.Sums(ctx, "dir/missing"); !errors.Is(err, storage.ErrNotExist) {
+		t.Fatalf("sums of a missing key: %v, want ErrNotExist", err)
+	}
+}
+
+func TestSumsOfObjectsWrittenByOthers(t *testing.T) {
+	m := testenv.SharedMinIO(t)
+	s, bucket := newStore(t, m, s3store.Options{Checksums: digest.All})
+	c, ctx := m.Client(t), context.Background()
+	data := []byte("written straight to S3 by another program\n")
+	sum := sha256.Sum256(data)
+	// A single PUT with its SHA-256: S3 keeps the file's digest.
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: &bucket, Key: aws.String("sdk-sha256"), Body: bytes.NewReader(data),
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256, ChecksumSHA256: aws.String(base64.StdEncoding.EncodeToString(sum[:])),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Sums(ctx, "sdk-sha256")
+	if err != nil || got[digest.SHA256] != hex.EncodeToString(sum[:]) || len(got) != 1 {
+		t.Fatalf("sums of a PUT with SHA-256: %v (%v), want only sha256 %x", got, err, sum)
+	}
+	// A PUT without one, and a multipart upload whose SHA-256 is a checksum
+	// of its parts' checksums: nothing to tell.
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: aws.String("sdk-plain"), Body: bytes.NewReader(data)}); err != nil {
+		t.Fatal(err)
+	}
+	mp, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &bucket, Key: aws.String("sdk-parts"), ChecksumAlgorithm: types.ChecksumAlgorithmSha256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: &bucket, Key: aws.String("sdk-parts"), UploadId: mp.UploadId, PartNumber: aws.Int32(1),
+		Body: bytes.NewReader(data), ChecksumAlgorithm: types.ChecksumAlgorithmSha256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &bucket, Key: aws.String("sdk-parts"), UploadId: mp.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: part.ETag, ChecksumSHA256: part.ChecksumSHA256}}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"sdk-plain", "sdk-parts"} {
+		if got, err := s.Sums(ctx, key); err != nil || len(got) != 0 {
+			t.Errorf("sums of %s: %v (%v), want none", key, got, err)
+		}
+	}
+}
+
+// Bytes changed after they were hashed (here by a hook inside the process,
+// as a memory or proxy fault would) make S3 refuse the upload: no object,
+// no multipart upload left, the previous object untouched.
+func TestCorruptedUploadIsRefused(t *testing.T) {
+	m := testenv.SharedMinIO(t)
+	for _, algs := range [][]digest.Algorithm{digest.All, nil} {
+		s, bucket := newStore(t, m, s3store.Options{Checksums: algs})
+		for _, size := range []int{1000, 12 << 20} {
+			name := fmt.Sprintf("checksums %v, %d bytes", algs, size)
+			old := []byte("the previous object")
+			if err := put(t, s, "victim", old); err != nil {
+				t.Fatal(err)
+			}
+			data := make([]byte, size)
+			rand.Read(data)
+			s3store.SetBeforeSend(func(body []byte) {
+				if len(body) > 0 {
+					body[len(body)/2] ^= 0x55
+				}
+			})
+			err := put(t, s, "victim", data)
+			s3store.SetBeforeSend(nil)
+			if !errors.Is(err, storage.ErrChecksumMismatch) {
+				t.Fatalf("%s: a corrupted upload gave %v, want ErrChecksumMismatch", name, err)
+			}
+			r, oerr := s.Open(context.Background(), "victim", 0)
+			if oerr != nil {
+				t.Fatal(oerr)
+			}
+			var got bytes.Buffer
+			got.ReadFrom(r)
+			r.Close()
+			if !bytes.Equal(got.Bytes(), old) {
+				t.Fatalf("%s: the object is now %d bytes, want the previous one", name, got.Len())
+			}
+			if n := len(m.IncompleteUploads(t, bucket)); n != 0 {
+				t.Fatalf("%s: %d multipart uploads left", name, n)
+			}
+			t.Logf("%s: refused: %v", name, err)
+		}
+	}
+}

@@ -1,0 +1,130 @@
+package s3store
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/ftps3/ftps3/app/storage"
+	"github.com/ftps3/ftps3/app/storage/digest"
+)
+
+// The digests of an upload are kept as object tags named tagPrefix+algorithm
+// ("ftps3-sha256"), hex values. Tags rather than user metadata: a multipart
+// upload's metadata is fixed when it is created, before its digest is known,
+// and changing metadata afterwards means copying the whole object; tags are
+// set after completion with one small request (and in the PutObject itself
+// for single-request uploads). CopyObject copies them with the object.
+const tagPrefix = "ftps3-"
+
+// tagging is the x-amz-tagging value for sums ("" for none).
+func tagging(sums digest.Sums) string {
+	v := url.Values{}
+	for _, a := range digest.All {
+		if s, ok := sums[a]; ok {
+			v.Set(tagPrefix+string(a), s)
+		}
+	}
+	return v.Encode()
+}
+
+// tag records the digests of a completed multipart upload. A failure is
+// logged, not returned: the object is complete and correct, it only lacks
+// the tags (a checksum question about it is then answered "not recorded").
+func (s *Store) tag(ctx context.Context, key string, sums digest.Sums) {
+	if len(sums) == 0 {
+		return
+	}
+	var set []types.Tag
+	for _, a := range digest.All {
+		if v, ok := sums[a]; ok {
+			set = append(set, types.Tag{Key: aws.String(tagPrefix + string(a)), Value: aws.String(v)})
+		}
+	}
+	_, err := s.client.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{
+		Bucket: &s.opts.Bucket, Key: &key, Tagging: &types.Tagging{TagSet: set},
+	})
+	if err != nil {
+		s.opts.Logger.Warn("upload stored, its checksums not recorded", "key", key, "error", classify(err))
+	}
+}
+
+// tagsOf reads an object's tags (also for copies, which must carry them).
+func (s *Store) tagsOf(ctx context.Context, key string) ([]types.Tag, error) {
+	out, err := s.client.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: &s.opts.Bucket, Key: &key})
+	if err != nil {
+		if isNotFound(err) {
+			return nil, fmt.Errorf("tags of %q: %w", key, storage.ErrNotExist)
+		}
+		return nil, fmt.Errorf("tags of %q: %w", key, classify(err))
+	}
+	return out.TagSet, nil
+}
+
+// Sums implements storage.Summer: the digests recorded in the object's tags,
+// and, when those lack a SHA-256, S3's own checksum of the object if it is a
+// SHA-256 of the whole content (a single PutObject sent with one; not a
+// multipart object's checksum of part checksums).
+func (s *Store) Sums(ctx context.Context, key string) (digest.Sums, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	tags, err := s.tagsOf(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	sums := digest.Sums{}
+	for _, t := range tags {
+		a, ok := strings.CutPrefix(aws.ToString(t.Key), tagPrefix)
+		if ok && digest.Valid(digest.Algorithm(a), aws.ToString(t.Value)) {
+			sums[digest.Algorithm(a)] = aws.ToString(t.Value)
+		}
+	}
+	if _, ok := sums[digest.SHA256]; ok {
+		return sums, nil
+	}
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{
+		Bucket: &s.opts.Bucket, Key: &key, ChecksumMode: types.ChecksumModeEnabled,
+	})
+	if err != nil {
+		if isNotFound(err) {
+			return nil, fmt.Errorf("sums of %q: %w", key, storage.ErrNotExist)
+		}
+		return nil, fmt.Errorf("sums of %q: %w", key, classify(err))
+	}
+	if v := wholeSHA256(out); v != "" {
+		sums[digest.SHA256] = v
+	}
+	return sums, nil
+}
+
+// wholeSHA256 is the object's SHA-256 as S3 keeps it, if that is a digest of
+// the whole content: a full-object checksum, or (from servers that do not
+// say the type) one without a part count on an object that is not multipart.
+func wholeSHA256(out *s3.HeadObjectOutput) string {
+	v := aws.ToString(out.ChecksumSHA256)
+	if v == "" || strings.Contains(v, "-") {
+		return ""
+	}
+	switch out.ChecksumType {
+	case types.ChecksumTypeFullObject:
+	case "":
+		if strings.Contains(aws.ToString(out.ETag), "-") {
+			return ""
+		}
+	default:
+		return ""
+	}
+	raw, err := base64.StdEncoding.DecodeString(v)
+	if err != nil || len(raw) != 32 {
+		return ""
+	}
+	return hex.EncodeToString(raw)
+}
