@@ -298,6 +298,23 @@ func TestBucketProtections(t *testing.T) {
 	if !strings.Contains(campus.raw, `/incoming/*`) {
 		t.Error("the task role is not limited to the key prefix")
 	}
+	// Each upload's checksums are object tags: the statement that reaches
+	// the prefix must allow writing and reading them.
+	tagging := false
+	for _, r := range campus.resources("AWS::IAM::Policy") {
+		doc, _ := props(r)["PolicyDocument"].(map[string]any)
+		stmts, _ := doc["Statement"].([]any)
+		for _, st := range stmts {
+			b, _ := json.Marshal(st)
+			if strings.Contains(string(b), `/incoming/*`) && strings.Contains(string(b), `"s3:PutObjectTagging"`) &&
+				(strings.Contains(string(b), `"s3:GetObject*"`) || strings.Contains(string(b), `"s3:GetObjectTagging"`)) {
+				tagging = true
+			}
+		}
+	}
+	if !tagging {
+		t.Error("the task role may not write and read object tags under the prefix (checksums)")
+	}
 }
 
 func TestNoUnsuppressedNagFindings(t *testing.T) {

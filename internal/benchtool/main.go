@@ -46,6 +46,7 @@ type bench struct {
 	endpoint       string
 	s3             *s3.Client
 	gwS3, gwFile   *proc
+	sumGateways    []sumGateway // S3 gateways with other CHECKSUMS (checksums.go)
 	portS3, portFS int
 	httpS3         int
 	fileRoot       string
@@ -95,6 +96,7 @@ func main() {
 	b.results["memory_limit_mib"] = limit >> 20
 
 	b.singleFile(bigSize, *rounds)
+	b.checksumCost(bigSize, *rounds)
 	if *small16k > 0 {
 		b.smallFiles(*small16k, *small1m)
 	}
@@ -141,6 +143,9 @@ func freePort() int {
 func (b *bench) stopAll() {
 	b.gwS3.stop()
 	b.gwFile.stop()
+	for _, g := range b.sumGateways {
+		g.proc.stop()
+	}
 	b.minio.stop()
 }
 
@@ -180,6 +185,14 @@ func (b *bench) startGateways(bin, memLimit string) {
 		"AWS_ENDPOINT_URL_S3="+b.endpoint, "AWS_S3_BUCKET_NAME="+bucket, "AWS_S3_BUCKET_REGION=us-east-1",
 		"AWS_ACCESS_KEY_ID="+minioKey, "AWS_SECRET_ACCESS_KEY="+minioSec))
 	check(err)
+	s3env := []string{"AWS_ENDPOINT_URL_S3=" + b.endpoint, "AWS_S3_BUCKET_NAME=" + bucket, "AWS_S3_BUCKET_REGION=us-east-1",
+		"AWS_ACCESS_KEY_ID=" + minioKey, "AWS_SECRET_ACCESS_KEY=" + minioSec}
+	for i, sums := range []string{"off", "sha256,sha1,md5"} {
+		g := sumGateway{checksums: sums, port: freePort()}
+		g.proc, err = startProc("gateway-s3-"+sums, bin, append(append(common(g.port, 20400+i*200, freePort()), s3env...), "CHECKSUMS="+sums))
+		check(err)
+		b.sumGateways = append(b.sumGateways, g)
+	}
 	b.fileRoot = filepath.Join(b.dir, "filestore")
 	b.gwFile, err = startProc("gateway-file", bin, append(common(b.portFS, 20200, freePort()),
 		"FTP_STORAGE=file", "FTP_STORAGE_DIR="+b.fileRoot))
@@ -187,6 +200,9 @@ func (b *bench) startGateways(bin, memLimit string) {
 	waitTCP(b.portS3)
 	waitTCP(b.portFS)
 	waitTCP(b.sftpS3)
+	for _, g := range b.sumGateways {
+		waitTCP(g.port)
+	}
 }
 
 // metricsText is the S3 gateway's /metrics page.

@@ -71,3 +71,25 @@ func transient(err error) bool {
 	var opErr *net.OpError
 	return errors.As(err, &opErr)
 }
+
+// accessDenied: the credentials lack a permission (403).
+func accessDenied(err error) bool {
+	var api smithy.APIError
+	if errors.As(err, &api) && api.ErrorCode() == "AccessDenied" {
+		return true
+	}
+	return httpStatus(err) == http.StatusForbidden
+}
+
+// refusedArgument: the server does not take a header or value it was sent
+// (400 InvalidArgument, InvalidRequest; 501 NotImplemented).
+func refusedArgument(err error) bool {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		case "InvalidArgument", "InvalidRequest", "NotImplemented":
+			return true
+		}
+	}
+	return httpStatus(err) == http.StatusNotImplemented
+}

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -77,6 +78,9 @@ type Store struct {
 	opts     Options
 	aborter  *aborter
 	requests requestCounts
+
+	noTags       atomic.Bool // the credentials may not tag objects (tags.go)
+	noFullObject atomic.Bool // the server refuses full-object checksums
 }
 
 var (

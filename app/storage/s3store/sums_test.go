@@ -11,6 +11,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -18,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/ftps3/ftps3/app/storage"
+	"github.com/ftps3/ftps3/app/storage/bufpool"
 	"github.com/ftps3/ftps3/app/storage/digest"
 	"github.com/ftps3/ftps3/app/storage/s3store"
 	"github.com/ftps3/ftps3/internal/testenv"
@@ -156,5 +163,95 @@ func TestCorruptedUploadIsRefused(t *testing.T) {
 			}
 			t.Logf("%s: refused: %v", name, err)
 		}
+	}
+}
+
+// fronted is a Store that reaches MinIO through a proxy that refuses some
+// requests the way another S3 server or a narrower IAM policy would.
+func fronted(t *testing.T, m *testenv.MinIO, opts s3store.Options, refuse func(r *http.Request) (status int, code string)) (*s3store.Store, *testenv.SyncBuffer) {
+	t.Helper()
+	target, _ := url.Parse(m.Endpoint)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if status, code := refuse(r); status != 0 {
+			w.WriteHeader(status)
+			fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>refused by the test proxy</Message></Error>`, code)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	co := m.ClientOptions()
+	co.Endpoint = srv.URL
+	c, err := s3store.NewClient(context.Background(), co)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &testenv.SyncBuffer{}
+	opts.Bucket, opts.Pool, opts.PartSize = m.NewBucket(t), bufpool.New(64<<20), s3store.MinPartSize
+	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	s, err := s3store.New(c, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, logs
+}
+
+// Credentials from an aioftps3-era policy (s3:PutObject, no
+// s3:PutObjectTagging): uploads still work, without recorded sums, and the
+// log says what to grant.
+func TestUploadsWithoutTaggingPermission(t *testing.T) {
+	m := testenv.SharedMinIO(t)
+	s, logs := fronted(t, m, s3store.Options{Checksums: digest.All}, func(r *http.Request) (int, string) {
+		if r.Header.Get("X-Amz-Tagging") != "" || r.URL.Query().Has("tagging") {
+			return http.StatusForbidden, "AccessDenied"
+		}
+		return 0, ""
+	})
+	for _, size := range []int{100, 12 << 20} {
+		data := make([]byte, size)
+		rand.Read(data)
+		if err := put(t, s, "f", data); err != nil {
+			t.Fatalf("%d bytes: %v", size, err)
+		}
+		got, err := s.Sums(context.Background(), "f")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// S3 still holds the SHA-256 the single PUT was sent with.
+		if size == 100 && got[digest.SHA256] != wantSums(data)[digest.SHA256] {
+			t.Errorf("single PUT: sums %v, want S3's own sha256", got)
+		}
+		if size > 100 && len(got) != 0 {
+			t.Errorf("multipart: sums %v without tags, want none", got)
+		}
+	}
+	if n := strings.Count(logs.String(), "s3:PutObjectTagging"); n != 1 {
+		t.Errorf("the missing permission was logged %d times, want once:\n%s", n, logs)
+	}
+}
+
+// A server that does not take full-object checksums: multipart uploads go
+// on with per-part CRC32C.
+func TestServerWithoutFullObjectChecksums(t *testing.T) {
+	m := testenv.SharedMinIO(t)
+	s, logs := fronted(t, m, s3store.Options{Checksums: digest.All}, func(r *http.Request) (int, string) {
+		if r.Header.Get("X-Amz-Checksum-Type") != "" {
+			return http.StatusBadRequest, "InvalidArgument"
+		}
+		return 0, ""
+	})
+	for i := 0; i < 2; i++ {
+		data := make([]byte, 12<<20)
+		rand.Read(data)
+		if err := put(t, s, "big", data); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Sums(context.Background(), "big"); err != nil || fmt.Sprint(got) != fmt.Sprint(wantSums(data)) {
+			t.Fatalf("sums %v (%v), want %v", got, err, wantSums(data))
+		}
+	}
+	if n := strings.Count(logs.String(), "refuses full-object checksums"); n != 1 {
+		t.Errorf("logged %d times, want once:\n%s", n, logs)
 	}
 }

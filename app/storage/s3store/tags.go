@@ -39,7 +39,7 @@ func tagging(sums digest.Sums) string {
 // logged, not returned: the object is complete and correct, it only lacks
 // the tags (a checksum question about it is then answered "not recorded").
 func (s *Store) tag(ctx context.Context, key string, sums digest.Sums) {
-	if len(sums) == 0 {
+	if len(sums) == 0 || s.noTags.Load() {
 		return
 	}
 	var set []types.Tag
@@ -51,9 +51,48 @@ func (s *Store) tag(ctx context.Context, key string, sums digest.Sums) {
 	_, err := s.client.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{
 		Bucket: &s.opts.Bucket, Key: &key, Tagging: &types.Tagging{TagSet: set},
 	})
-	if err != nil {
+	switch {
+	case err != nil && accessDenied(err):
+		s.tagsDenied(err)
+	case err != nil:
 		s.opts.Logger.Warn("upload stored, its checksums not recorded", "key", key, "error", classify(err))
 	}
+}
+
+// tagsDenied turns tagging off for this process, once, loudly: the
+// credentials lack s3:PutObjectTagging, and every upload would otherwise pay
+// a refused request.
+func (s *Store) tagsDenied(err error) {
+	if !s.noTags.Swap(true) {
+		s.opts.Logger.Warn("the credentials may not tag objects (s3:PutObjectTagging): uploads are stored without their checksums until the gateway restarts with that permission", "error", err)
+	}
+}
+
+// createMultipart starts a multipart upload whose whole-object CRC32C S3
+// checks at completion. A server that does not take full-object checksums
+// (older S3-compatible ones) gets plain per-part CRC32C from then on: each
+// part is still verified.
+func (s *Store) createMultipart(ctx context.Context, key string) (id string, full bool, err error) {
+	in := &s3.CreateMultipartUploadInput{Bucket: &s.opts.Bucket, Key: &key, ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c}
+	if !s.noFullObject.Load() {
+		in.ChecksumType = types.ChecksumTypeFullObject
+		out, err := s.client.CreateMultipartUpload(ctx, in)
+		if err == nil {
+			return aws.ToString(out.UploadId), true, nil
+		}
+		if !refusedArgument(err) {
+			return "", false, err
+		}
+		if !s.noFullObject.Swap(true) {
+			s.opts.Logger.Warn("this S3 server refuses full-object checksums: multipart uploads are verified part by part only", "error", err)
+		}
+		in.ChecksumType = ""
+	}
+	out, err := s.client.CreateMultipartUpload(ctx, in)
+	if err != nil {
+		return "", false, err
+	}
+	return aws.ToString(out.UploadId), false, nil
 }
 
 // tagsOf reads an object's tags (also for copies, which must carry them).
@@ -77,7 +116,7 @@ func (s *Store) Sums(ctx context.Context, key string) (digest.Sums, error) {
 		return nil, err
 	}
 	tags, err := s.tagsOf(ctx, key)
-	if err != nil {
+	if err != nil && !accessDenied(err) { // may not read tags: S3's own checksum may still tell
 		return nil, err
 	}
 	sums := digest.Sums{}

@@ -63,9 +63,10 @@ type upload struct {
 	nextNum int32 // number of the part being filled
 	written int64
 
-	uploadID string
-	inFlight atomic.Int32  // parts being sent
-	partDone chan struct{} // a part finished (capacity 1)
+	uploadID   string
+	fullObject bool          // S3 checks the whole object's CRC32C at completion
+	inFlight   atomic.Int32  // parts being sent
+	partDone   chan struct{} // a part finished (capacity 1)
 
 	mu    sync.Mutex
 	parts []types.CompletedPart
@@ -192,14 +193,11 @@ func (u *upload) nextBuf() error {
 // sendPart hands the filled buffer to a background UploadPart.
 func (u *upload) sendPart() error {
 	if u.uploadID == "" {
-		out, err := u.s.client.CreateMultipartUpload(u.ctx, &s3.CreateMultipartUploadInput{
-			Bucket: &u.s.opts.Bucket, Key: &u.key,
-			ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c, ChecksumType: types.ChecksumTypeFullObject,
-		})
+		id, full, err := u.s.createMultipart(u.ctx, u.key)
 		if err != nil {
 			return fmt.Errorf("upload %q: create multipart upload: %w", u.key, classify(err))
 		}
-		u.uploadID = aws.ToString(out.UploadId)
+		u.uploadID, u.fullObject = id, full
 	}
 	// BuffersPerUpload-1 parts may always be in flight; up to
 	// MaxBuffersPerUpload-1 while the pool has spare memory for the next
@@ -295,11 +293,18 @@ func (u *upload) commit(ctx context.Context) error {
 		} else {
 			in.ChecksumAlgorithm, in.ChecksumCRC32C = types.ChecksumAlgorithmCrc32c, aws.String(u.fullCRC())
 		}
-		if tags := tagging(u.sums.Sums()); tags != "" {
+		if tags := tagging(u.sums.Sums()); tags != "" && !u.s.noTags.Load() {
 			in.Tagging = &tags
 		}
 		sending(data)
 		_, err := u.s.client.PutObject(ctx, in, unsignedPayload)
+		if err != nil && in.Tagging != nil && accessDenied(err) {
+			// Credentials that may put objects but not tag them (a policy
+			// written for aioftps3): store the file, without its sums.
+			u.s.tagsDenied(err)
+			in.Tagging, in.Body = nil, bytes.NewReader(data)
+			_, err = u.s.client.PutObject(ctx, in, unsignedPayload)
+		}
 		u.releaseBuf()
 		if err != nil {
 			return fmt.Errorf("upload %q: put object: %w", u.key, classify(err))
@@ -318,12 +323,15 @@ func (u *upload) commit(ctx context.Context) error {
 	}
 	parts := append([]types.CompletedPart(nil), u.parts...)
 	sortParts(parts)
-	_, err := u.s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+	in := &s3.CompleteMultipartUploadInput{
 		Bucket: &u.s.opts.Bucket, Key: &u.key, UploadId: &u.uploadID,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
-		ChecksumType:    types.ChecksumTypeFullObject, ChecksumCRC32C: aws.String(u.fullCRC()),
-		MpuObjectSize: aws.Int64(u.written),
-	})
+		MpuObjectSize:   aws.Int64(u.written),
+	}
+	if u.fullObject {
+		in.ChecksumType, in.ChecksumCRC32C = types.ChecksumTypeFullObject, aws.String(u.fullCRC())
+	}
+	_, err := u.s.client.CompleteMultipartUpload(ctx, in)
 	if err != nil {
 		return fmt.Errorf("upload %q: complete multipart upload: %w", u.key, classify(err))
 	}
