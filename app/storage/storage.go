@@ -10,6 +10,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"time"
@@ -97,4 +98,44 @@ type Summer interface {
 // Commit, Sums returns them (nil when none were asked for).
 type SummedUpload interface {
 	Sums() digest.Sums
+}
+
+// Resumer is a Store that can keep a cut upload as a pending upload and
+// continue it later, from this process or another: the parts the store
+// already holds stay, nothing is visible under the key until the resumed
+// upload commits.
+type Resumer interface {
+	// Pending returns the pending upload of key, or ErrNotExist.
+	Pending(ctx context.Context, key string) (Pending, error)
+	// Resume continues the pending upload of key: offset must be its
+	// Offset (else an *OffsetError); if another session is resuming it,
+	// ErrResuming. The Upload's Written starts at offset.
+	Resume(ctx context.Context, key string, offset int64) (Upload, error)
+	// Discard drops the pending upload of key, if there is one.
+	Discard(ctx context.Context, key string) error
+}
+
+// Pending describes a pending upload.
+type Pending struct {
+	Key       string
+	Offset    int64     // bytes the store holds: where a resume starts
+	Suspended time.Time // when it was cut
+	Expires   time.Time // when it is discarded unless resumed
+}
+
+// SuspendableUpload is an Upload that can be kept for resuming when its
+// client is cut off. Suspend keeps what the store holds (an Abort when
+// there is nothing worth keeping or resuming is off) and ends the Upload.
+type SuspendableUpload interface {
+	Suspend(ctx context.Context) error
+}
+
+// ErrResuming: another session is resuming this pending upload.
+var ErrResuming = errors.New("another session is resuming this upload")
+
+// OffsetError: a resume asked for another offset than the pending upload's.
+type OffsetError struct{ Want, Got int64 }
+
+func (e *OffsetError) Error() string {
+	return fmt.Sprintf("the upload can resume at byte %d only (asked for %d)", e.Want, e.Got)
 }

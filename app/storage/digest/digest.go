@@ -8,6 +8,7 @@ import (
 	"crypto/md5"  //nolint:gosec // a checksum clients ask for, not a security measure
 	"crypto/sha1" //nolint:gosec // idem
 	"crypto/sha256"
+	"encoding"
 	"encoding/hex"
 	"fmt"
 	"hash"
@@ -138,4 +139,47 @@ func Valid(a Algorithm, v string) bool {
 	}
 	_, err := hex.DecodeString(v)
 	return err == nil && strings.ToLower(v) == v
+}
+
+// State is the hashing state after some bytes, to be continued later
+// (crypto's hashes marshal their state): by algorithm.
+type State map[Algorithm][]byte
+
+// State captures the digests' state now (nil for a nil Hasher).
+func (h *Hasher) State() (State, error) {
+	if h == nil {
+		return nil, nil
+	}
+	st := State{}
+	for i, a := range h.algs {
+		m, ok := h.hashes[i].(encoding.BinaryMarshaler)
+		if !ok {
+			return nil, fmt.Errorf("%s: state cannot be saved", a)
+		}
+		b, err := m.MarshalBinary()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", a, err)
+		}
+		st[a] = b
+	}
+	return st, nil
+}
+
+// Resume returns a Hasher for algs that continues from st, which must hold
+// every one of them.
+func Resume(algs []Algorithm, st State) (*Hasher, error) {
+	h := New(algs)
+	if h == nil {
+		return nil, nil
+	}
+	for i, a := range h.algs {
+		b, ok := st[a]
+		if !ok {
+			return nil, fmt.Errorf("no saved %s state", a.Label())
+		}
+		if err := h.hashes[i].(encoding.BinaryUnmarshaler).UnmarshalBinary(b); err != nil {
+			return nil, fmt.Errorf("%s: %w", a.Label(), err)
+		}
+	}
+	return h, nil
 }

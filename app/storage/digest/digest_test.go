@@ -4,6 +4,7 @@ import (
 	"crypto/md5" //nolint:gosec // test
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -67,5 +68,28 @@ func BenchmarkDigest(b *testing.B) {
 				h.Write(buf)
 			}
 		})
+	}
+}
+
+func TestStateContinues(t *testing.T) {
+	data := []byte(strings.Repeat("resumed upload ", 50000))
+	whole := New(All)
+	whole.Write(data)
+	first := New(All)
+	first.Write(data[:300001])
+	st, err := first.State()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest, err := Resume(All, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest.Write(data[300001:])
+	if fmt.Sprint(rest.Sums()) != fmt.Sprint(whole.Sums()) {
+		t.Fatalf("continued %v, whole %v", rest.Sums(), whole.Sums())
+	}
+	if _, err := Resume([]Algorithm{SHA256, MD5}, State{SHA256: st[SHA256]}); err == nil {
+		t.Fatal("a state without MD5 resumed an MD5")
 	}
 }

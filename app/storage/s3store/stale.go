@@ -18,6 +18,14 @@ import (
 // lifecycle rule (AbortIncompleteMultipartUpload) that the stack adds to the
 // buckets it creates. It returns how many uploads it aborted.
 func (s *Store) AbortStale(ctx context.Context, olderThan time.Duration) (int, error) {
+	if s.opts.ResumeWindow > olderThan {
+		return 0, fmt.Errorf("stale age %s is shorter than the resume window %s: pending uploads would be taken", olderThan, s.opts.ResumeWindow)
+	}
+	if n, err := s.sweepPending(ctx); err != nil {
+		return 0, fmt.Errorf("sweep pending uploads: %w", err)
+	} else if n > 0 {
+		s.opts.Logger.Info("discarded pending uploads whose resume window ended", "count", n)
+	}
 	cutoff := time.Now().Add(-olderThan)
 	in := &s3.ListMultipartUploadsInput{Bucket: &s.opts.Bucket}
 	aborted := 0

@@ -66,6 +66,9 @@ type Options struct {
 	// AbortRetry bounds how an AbortMultipartUpload that failed is retried in
 	// the background (defaults: 1 s doubling to 1 min, for 24 h).
 	AbortRetry RetryPolicy
+	// ResumeWindow is how long a cut upload (Suspend) is kept for resuming
+	// (resume.go); 0 aborts cut uploads.
+	ResumeWindow time.Duration
 	// Checksums are the digests computed while each upload streams and
 	// recorded with the object (tags.go); none when empty.
 	Checksums []digest.Algorithm

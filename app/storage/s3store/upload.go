@@ -12,6 +12,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -68,10 +69,13 @@ type upload struct {
 	inFlight   atomic.Int32  // parts being sent
 	partDone   chan struct{} // a part finished (capacity 1)
 
-	mu    sync.Mutex
-	parts []types.CompletedPart
-	err   error // first error of a part
-	wg    sync.WaitGroup
+	mu        sync.Mutex
+	parts     []types.CompletedPart
+	partSizes map[int32]int64     // bytes of each part in parts
+	snaps     map[int32]*snapshot // hashing state at the end of each part (resume.go)
+	resumed   *resumedFrom        // set when this continues a pending upload
+	err       error               // first error of a part
+	wg        sync.WaitGroup
 
 	finished bool // committed or aborted
 }
@@ -81,11 +85,21 @@ func (s *Store) Create(ctx context.Context, key string) (storage.Upload, error) 
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
+	if s.opts.ResumeWindow > 0 {
+		// A new upload of the name without an offset replaces a pending
+		// one: drop it (in the background: it is not in the data's way).
+		go func() {
+			dctx, cancel := backgroundCtx(time.Minute)
+			defer cancel()
+			_ = s.Discard(dctx, key)
+		}()
+	}
 	uctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	return &upload{
 		s: s, key: key, ctx: uctx, cancel: cancel, nextNum: 1,
 		partDone: make(chan struct{}, 1),
 		sums:     digest.New(s.opts.Checksums), full: crc32.New(castagnoli),
+		partSizes: map[int32]int64{}, snaps: map[int32]*snapshot{},
 	}, nil
 }
 
@@ -220,6 +234,9 @@ func (u *upload) sendPart() error {
 		}
 	}
 	num, buf, data := u.nextNum, u.buf, u.buf[:u.fill]
+	if u.s.opts.ResumeWindow > 0 {
+		u.saveSnapshot(num, int64(len(data))) // resume.go
+	}
 	u.buf, u.fill = nil, 0
 	u.nextNum++
 	u.inFlight.Add(1)
@@ -252,6 +269,7 @@ func (u *upload) sendPart() error {
 			return
 		}
 		u.parts = append(u.parts, types.CompletedPart{PartNumber: aws.Int32(num), ETag: out.ETag, ChecksumCRC32C: &sum})
+		u.partSizes[num] = int64(len(data))
 	}()
 	return nil
 }
@@ -273,6 +291,9 @@ func (u *upload) Commit(ctx context.Context) error {
 	}
 	u.finished = true
 	u.cancel()
+	if u.resumed != nil {
+		u.s.deleteState(ctx, u.key)
+	}
 	return nil
 }
 
@@ -361,10 +382,7 @@ func (u *upload) Abort(ctx context.Context) error {
 	if u.uploadID == "" {
 		return nil
 	}
-	if err := u.s.aborter.abort(u.key, u.uploadID); err != nil {
-		return fmt.Errorf("upload %q: abort multipart upload (will retry): %w", u.key, classify(err))
-	}
-	return nil
+	return u.abortAndForget(ctx)
 }
 
 func (u *upload) releaseBuf() {
