@@ -65,7 +65,7 @@ func (v *View) RemoveDir(ctx context.Context, p string) error {
 	if v.readOnly {
 		return pathErr("rmdir", p, ErrReadOnly)
 	}
-	if err := checkPath(p); err != nil {
+	if err := v.checkPath(p); err != nil {
 		return pathErr("rmdir", p, err)
 	}
 	p = Clean(p)

@@ -16,7 +16,7 @@ func (v *View) Remove(ctx context.Context, p string) error {
 	if v.readOnly {
 		return pathErr("delete", p, ErrReadOnly)
 	}
-	if err := checkPath(p); err != nil {
+	if err := v.checkPath(p); err != nil {
 		return pathErr("delete", p, err)
 	}
 	v.forget()
@@ -38,7 +38,7 @@ func (v *View) Remove(ctx context.Context, p string) error {
 // checks: the reader lives until it is closed. The FileInfo has the size
 // only when offset is not 0 (a download from the start does not ask for it).
 func (v *View) Open(ctx context.Context, p string, offset int64) (io.ReadCloser, FileInfo, error) {
-	if err := checkPath(p); err != nil {
+	if err := v.checkPath(p); err != nil {
 		return nil, FileInfo{}, pathErr("download", p, err)
 	}
 	if offset == 0 && Clean(p) != "/" {

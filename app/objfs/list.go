@@ -14,7 +14,7 @@ import (
 // It lists first and looks closer only when nothing is found: an empty
 // directory, a file (listed as itself), or nothing at all.
 func (v *View) ReadDir(ctx context.Context, p string) ([]FileInfo, error) {
-	if err := checkPath(p); err != nil {
+	if err := v.checkPath(p); err != nil {
 		return nil, pathErr("list", p, err)
 	}
 	prefix := v.prefix(p)
@@ -42,6 +42,7 @@ func (v *View) ReadDir(ctx context.Context, p string) ([]FileInfo, error) {
 		switch {
 		case !listable(rel):
 			hidden++
+		case reservedKey(o.Key):
 		case (o.Key == own || rel == "") && o.Size > 0 && suffix != "/":
 			// An object with content at the marker's key is a file someone
 			// stored there, not a marker: show it (RemoveDir keeps it too).

@@ -46,6 +46,8 @@ func (v *View) ListDir(ctx context.Context, p string, fn func(FileInfo) error) e
 	err := v.store().List(ctx, prefix, storage.ListOptions{}, func(o storage.Object) error {
 		rel := strings.TrimPrefix(o.Key, prefix)
 		switch {
+		case reservedKey(o.Key):
+			return nil
 		case o.Prefix:
 			return dir(strings.TrimSuffix(rel, "/"), time.Time{})
 		case o.Key == own || rel == "":

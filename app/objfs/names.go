@@ -28,11 +28,31 @@ func checkPath(p string) error {
 	return nil
 }
 
+// ReservedPrefix is the gateway's own corner of the bucket (pending uploads'
+// state): no client path reaches it and listings leave it out.
+const ReservedPrefix = ".ftps3/"
+
+func reservedKey(key string) bool {
+	return key+"/" == ReservedPrefix || strings.HasPrefix(key, ReservedPrefix)
+}
+
+// checkPath is checkPath for this view's paths, which also may not reach
+// the reserved prefix.
+func (v *View) checkPath(p string) error {
+	if err := checkPath(p); err != nil {
+		return err
+	}
+	if reservedKey(v.key(p)) {
+		return fmt.Errorf("%w: %s is reserved for the gateway", ErrInvalidName, strings.TrimSuffix(ReservedPrefix, "/"))
+	}
+	return nil
+}
+
 // checkNew refuses what may not be created at p: the name of a directory
 // marker (the file would be hidden from listings and removed with its
 // directory) and keys longer than S3 allows.
 func (v *View) checkNew(p string) error {
-	if err := checkPath(p); err != nil {
+	if err := v.checkPath(p); err != nil {
 		return err
 	}
 	key := v.key(p)

@@ -41,7 +41,7 @@ var (
 // own lists the errors the view makes itself; their texts name nothing but
 // the client's paths.
 var own = []error{ErrReadOnly, ErrRoot, ErrIsDir, ErrNotDir, ErrNoParent, ErrNotEmpty, ErrExists,
-	ErrNotSupported, ErrIntoItself, ErrBadOffset, ErrInvalidName, ErrNoChecksum}
+	ErrNotSupported, ErrIntoItself, ErrBadOffset, ErrInvalidName, ErrNoChecksum, ErrResuming}
 
 // StoreError is a failure of the store under the view. Its text is the
 // store's, with keys and request details: for logs, not for clients (front
@@ -126,7 +126,7 @@ func pathErr(op, p string, err error) error {
 // Stat finds what is at p: a file (an object with that key), or a directory
 // (its marker object, or any key under its prefix).
 func (v *View) Stat(ctx context.Context, p string) (FileInfo, error) {
-	if err := checkPath(p); err != nil {
+	if err := v.checkPath(p); err != nil {
 		return FileInfo{}, pathErr("stat", p, err)
 	}
 	fi, err := v.stat(ctx, p)

@@ -25,7 +25,7 @@ func (v *View) Rename(ctx context.Context, from, to string) error {
 	if v.readOnly {
 		return pathErr("rename", from, ErrReadOnly)
 	}
-	if err := checkPath(from); err != nil {
+	if err := v.checkPath(from); err != nil {
 		return pathErr("rename", from, err)
 	}
 	if err := v.checkNew(to); err != nil {

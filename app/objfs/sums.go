@@ -41,7 +41,7 @@ func (f *FS) SetSumOptions(o SumOptions) {
 // at the cost of one or two small requests, never a read of the file unless
 // SumOptions allow it. Without one: ErrNoChecksum.
 func (v *View) Checksum(ctx context.Context, p string, a digest.Algorithm) (string, error) {
-	if err := checkPath(p); err != nil {
+	if err := v.checkPath(p); err != nil {
 		return "", pathErr("checksum", p, err)
 	}
 	var sums digest.Sums
