@@ -64,7 +64,7 @@ func openStorage(ctx context.Context, cfg *config.Config, log *slog.Logger) (*st
 	}
 	s3s, err := s3store.New(client, s3store.Options{Bucket: cfg.S3.Bucket, PartSize: cfg.UploadPartSize,
 		BuffersPerUpload: cfg.UploadBuffers, MaxBuffersPerUpload: cfg.UploadMaxBuffers, Pool: st.pool,
-		Checksums: cfg.Checksums.Algorithms, Logger: log})
+		Checksums: cfg.Checksums.Algorithms, ResumeWindow: cfg.ResumeWindow, Logger: log})
 	if err != nil {
 		return nil, err
 	}

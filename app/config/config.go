@@ -106,6 +106,7 @@ type Config struct {
 	RequireCloseNotify bool
 	UploadStaleAge     time.Duration // abort incomplete multipart uploads idle this long at start (0: never)
 	Checksums          Checksums     // checksums.go
+	ResumeWindow       time.Duration // keep cut uploads this long for resuming (0: abort them)
 
 	IdleTimeout      time.Duration
 	LoginTimeout     time.Duration
@@ -251,9 +252,15 @@ func Load(environ []string) (*Config, error) {
 		e.errorf("FTP_UPLOAD_MEMORY_LIMIT", "%d bytes is less than one upload needs (FTP_UPLOAD_PART_SIZE × FTP_UPLOAD_BUFFERS = %d)", c.UploadMemoryLimit, c.UploadPartSize*int64(c.UploadBuffers))
 	}
 	c.RequireCloseNotify = e.boolean("FTP_UPLOAD_REQUIRE_CLOSE_NOTIFY", true)
-	c.UploadStaleAge = e.duration("FTP_UPLOAD_STALE_AGE", 24*time.Hour)
-	if c.UploadStaleAge != 0 && c.UploadStaleAge < time.Hour {
+	c.ResumeWindow = e.duration("UPLOAD_RESUME_WINDOW", 24*time.Hour)
+	// The cleanup must leave pending uploads alone for their whole window:
+	// by default a day past it.
+	c.UploadStaleAge = e.duration("FTP_UPLOAD_STALE_AGE", max(24*time.Hour, c.ResumeWindow+24*time.Hour))
+	switch {
+	case c.UploadStaleAge != 0 && c.UploadStaleAge < time.Hour:
 		e.errorf("FTP_UPLOAD_STALE_AGE", "%s is too short: an upload that slow may still be running (at least 1h, or 0 to turn the cleanup off)", c.UploadStaleAge)
+	case c.UploadStaleAge != 0 && c.UploadStaleAge < c.ResumeWindow:
+		e.errorf("FTP_UPLOAD_STALE_AGE", "%s is shorter than UPLOAD_RESUME_WINDOW (%s): the cleanup would take uploads kept for resuming", c.UploadStaleAge, c.ResumeWindow)
 	}
 
 	c.IdleTimeout = e.duration("FTP_IDLE_TIMEOUT", 15*time.Minute)

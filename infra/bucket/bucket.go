@@ -19,7 +19,8 @@ type Props struct {
 	KmsKeyArn    string // SSE-KMS with this key; empty: SSE-S3
 	Versioned    bool
 	// AbortIncompleteAfterDays: incomplete multipart uploads are deleted
-	// after this many days (default 1).
+	// this many days after they began (default 3: an upload cut after a
+	// day's sending stays resumable for the gateway's 24 h window).
 	AbortIncompleteAfterDays float64
 }
 
@@ -54,7 +55,7 @@ func New(scope constructs.Construct, id string, p Props) Bucket {
 		return out
 	}
 	if p.AbortIncompleteAfterDays == 0 {
-		p.AbortIncompleteAfterDays = 1
+		p.AbortIncompleteAfterDays = 3
 	}
 	logs := awss3.NewBucket(c, jsii.String("AccessLogs"), &awss3.BucketProps{
 		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
@@ -81,6 +82,12 @@ func New(scope constructs.Construct, id string, p Props) Bucket {
 		LifecycleRules: &[]*awss3.LifecycleRule{{
 			Id:                                  jsii.String("abort-incomplete-multipart-uploads"),
 			AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(&p.AbortIncompleteAfterDays),
+		}, {
+			// The state of pending (cut, resumable) uploads: the gateway
+			// deletes it when a resume commits or the window ends; this
+			// catches what a lost task left.
+			Id: jsii.String("expire-pending-upload-state"), Prefix: jsii.String(".ftps3/pending/"),
+			Expiration: awscdk.Duration_Days(&p.AbortIncompleteAfterDays),
 		}},
 	}
 	if out.key != nil {

@@ -226,6 +226,10 @@ func New(scope constructs.Construct, id string, p Props) Gateway {
 	prefix := p.KeyPrefix
 	p.Bucket.GrantReadWrite(taskRole, jsii.String(prefix+"*"))
 	p.Bucket.GrantDelete(taskRole, jsii.String(prefix+"*"))
+	// The state of cut uploads kept for resuming (UPLOAD_RESUME_WINDOW)
+	// lives at the bucket's root, outside every user's files.
+	p.Bucket.GrantReadWrite(taskRole, jsii.String(".ftps3/pending/*"))
+	p.Bucket.GrantDelete(taskRole, jsii.String(".ftps3/pending/*"))
 
 	g.users = usersSecret(c, p.UsersSecretArn, prefix)
 	grantUsersSecret(taskRole, g.users, p.UsersSecretKeyArn)

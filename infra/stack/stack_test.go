@@ -286,7 +286,9 @@ func TestBucketProtections(t *testing.T) {
 		"BucketEncryption":               assertions.Match_AnyValue(),
 		"LoggingConfiguration":           assertions.Match_AnyValue(),
 		"LifecycleConfiguration": map[string]any{"Rules": []any{assertions.Match_ObjectLike(&map[string]any{
-			"AbortIncompleteMultipartUpload": map[string]any{"DaysAfterInitiation": 1}, "Status": "Enabled"})}},
+			"AbortIncompleteMultipartUpload": map[string]any{"DaysAfterInitiation": 3}, "Status": "Enabled"}),
+			// Pending uploads (UPLOAD_RESUME_WINDOW, 24 h) outlive neither rule.
+			assertions.Match_ObjectLike(&map[string]any{"Prefix": ".ftps3/pending/", "ExpirationInDays": 3, "Status": "Enabled"})}},
 	})
 	campus.has(t, "AWS::S3::BucketPolicy", map[string]any{"PolicyDocument": assertions.Match_ObjectLike(&map[string]any{
 		"Statement": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
@@ -311,6 +313,9 @@ func TestBucketProtections(t *testing.T) {
 				tagging = true
 			}
 		}
+	}
+	if !strings.Contains(campus.raw, `/.ftps3/pending/*`) {
+		t.Error("the task role cannot keep cut uploads' state under .ftps3/pending/")
 	}
 	if !tagging {
 		t.Error("the task role may not write and read object tags under the prefix (checksums)")

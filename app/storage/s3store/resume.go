@@ -109,6 +109,9 @@ func (u *upload) Suspend(ctx context.Context) error {
 		return u.abortAndForget(ctx)
 	}
 	if err := u.s.putState(ctx, st, ""); err != nil {
+		if accessDenied(err) {
+			u.s.stateDenied(err)
+		}
 		_ = u.abortAndForget(ctx)
 		return fmt.Errorf("upload %q: keep for resuming: %w", u.key, err)
 	}
@@ -194,6 +197,10 @@ func (s *Store) loadState(ctx context.Context, key string) (*pendingState, strin
 		if isNotFound(err) {
 			return nil, "", storage.ErrNotExist
 		}
+		if accessDenied(err) {
+			s.stateDenied(err)
+			return nil, "", storage.ErrNotExist
+		}
 		return nil, "", classify(err)
 	}
 	defer out.Body.Close()
@@ -219,6 +226,14 @@ func (s *Store) forget(ctx context.Context, st *pendingState, why string) {
 	_ = s.aborter.abort(st.Key, st.UploadID)
 	s.deleteState(ctx, st.Key)
 	s.opts.Logger.Info("pending upload discarded", "key", st.Key, "offset", st.Offset, "reason", why)
+}
+
+// stateDenied says, once, that the credentials cannot reach the state
+// prefix: cut uploads are then aborted as if resuming were off.
+func (s *Store) stateDenied(err error) {
+	if !s.noState.Swap(true) {
+		s.opts.Logger.Warn("the credentials cannot read or write "+PendingPrefix+"* in the bucket: cut uploads cannot be kept for resuming", "error", err)
+	}
 }
 
 func (s *Store) deleteState(ctx context.Context, key string) {

@@ -84,6 +84,7 @@ type Store struct {
 
 	noTags       atomic.Bool // the credentials may not tag objects (tags.go)
 	noFullObject atomic.Bool // the server refuses full-object checksums
+	noState      atomic.Bool // the credentials cannot reach PendingPrefix (resume.go)
 }
 
 var (
