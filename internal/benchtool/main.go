@@ -97,6 +97,7 @@ func main() {
 
 	b.singleFile(bigSize, *rounds)
 	b.checksumCost(bigSize, *rounds)
+	b.resumeCost(bigSize, *rounds)
 	if *small16k > 0 {
 		b.smallFiles(*small16k, *small1m)
 	}

@@ -336,10 +336,7 @@ func (b *bench) loginWith(cfg *tls.Config) *ftpSession {
 // timedListing times one listing command, from sending it to the 226 after
 // the last line arrived, and checks the line count.
 func (b *bench) timedListing(s *ftpSession, command string, want int) float64 {
-	s.send("EPSV")
-	line := s.expect("229")
-	var port int
-	fmt.Sscanf(line[strings.Index(line, "|||")+3:], "%d", &port)
+	port := s.epsv()
 	t0 := time.Now()
 	s.send("%s", command)
 	data, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), benchTLS)

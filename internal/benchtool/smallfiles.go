@@ -226,10 +226,7 @@ func (b *bench) parallelSmall(names, paths []string, n int, res map[string]any) 
 // stor uploads one file on a logged-in session (EPSV, STOR, a TLS data
 // connection that resumes the session, 226).
 func (s *ftpSession) stor(name string, data []byte) error {
-	s.send("EPSV")
-	line := s.expect("229")
-	var port int
-	fmt.Sscanf(line[strings.Index(line, "|||")+3:], "%d", &port)
+	port := s.epsv()
 	s.send("STOR %s", name)
 	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", fmt.Sprintf("127.0.0.1:%d", port), s.cfg)
 	if err != nil {
