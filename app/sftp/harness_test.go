@@ -131,7 +131,7 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 	}
 	srv, err := gw.New(gw.Options{
 		FS: objfs.New(served, "/"), Users: users, Throttle: o.throttle, HostKeys: []ssh.Signer{hk},
-		WriteWindow: o.window, IdleTimeout: time.Minute, LoginFailureDelay: time.Millisecond,
+		Checksums: o.checksums, WriteWindow: o.window, IdleTimeout: time.Minute, LoginFailureDelay: time.Millisecond,
 		Metrics: g.metrics, Logger: log,
 	})
 	must(t, err)

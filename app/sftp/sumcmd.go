@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -68,8 +69,9 @@ type refusal struct {
 
 func (r *refusal) Error() string { return r.msg }
 
-// parseSumCommand reads an exec request's command line.
-func parseSumCommand(line string) (*sumCommand, *refusal) {
+// parseSumCommand reads an exec request's command line; served are the
+// algorithms answered.
+func parseSumCommand(line string, served []digest.Algorithm) (*sumCommand, *refusal) {
 	words, err := shellWords(line)
 	if err != nil {
 		return nil, &refusal{msg: "ftps3: " + err.Error() + ": this server runs no shell, only md5sum, sha1sum or sha256sum followed by file names", status: exitRefused}
@@ -82,6 +84,9 @@ func parseSumCommand(line string) (*sumCommand, *refusal) {
 		return nil, &refusal{msg: "ftps3: " + oneLine(words[0]) + ": command not found (only md5sum, sha1sum and sha256sum are served)", status: exitRefused}
 	}
 	c := &sumCommand{name: words[0], alg: alg}
+	if !slices.Contains(served, alg) {
+		return nil, &refusal{msg: c.name + ": " + keptOnly(alg, served), status: exitFailed}
+	}
 	options := true
 	for _, w := range words[1:] {
 		switch {
@@ -100,6 +105,18 @@ func parseSumCommand(line string) (*sumCommand, *refusal) {
 		c.paths = []string{"-"}
 	}
 	return c, nil
+}
+
+// keptOnly says that a's checksums are not kept, and which are.
+func keptOnly(a digest.Algorithm, served []digest.Algorithm) string {
+	if len(served) == 0 {
+		return "this server keeps no checksums"
+	}
+	var labels []string
+	for _, k := range served {
+		labels = append(labels, k.Label())
+	}
+	return a.Label() + " checksums are not kept by this server (it keeps " + strings.Join(labels, ", ") + ")"
 }
 
 // shellWords splits a command line into words as a POSIX shell does
@@ -197,7 +214,7 @@ func (s *Server) serveExec(ctx context.Context, ch ssh.Channel, line string, vie
 // runSumCommand answers the command line on ch and returns its exit status.
 func (s *Server) runSumCommand(ctx context.Context, ch ssh.Channel, line string, view *objfs.View, log *slog.Logger) uint32 {
 	m := s.metrics
-	cmd, ref := parseSumCommand(line)
+	cmd, ref := parseSumCommand(line, s.opts.Checksums)
 	if ref != nil {
 		m.CommandsRefused.Add(1)
 		log.Info("command refused", "command", truncate(line, 200), "status", ref.status, "reason", ref.msg)

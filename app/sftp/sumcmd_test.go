@@ -346,6 +346,43 @@ func TestRclone(t *testing.T) {
 	}
 }
 
+// With the default CHECKSUMS (SHA-256 only) the MD5 and SHA-1 commands are
+// refused even on no input, so rclone (v1.60 asks for MD5 or SHA-1 after
+// every upload, and takes no answer for a corrupted upload) falls back to
+// sizes and its copies go through; sha256sum answers. With CHECKSUMS=off
+// every checksum command is refused.
+func TestChecksumsNotKept(t *testing.T) {
+	bin, _ := exec.LookPath("rclone")
+	testenv.Require(t, "rclone (apt-get install rclone)", bin)
+	g := startGateway(t, gatewayOptions{checksums: []digest.Algorithm{digest.SHA256}})
+	conn, err := g.sshDial(alice, ssh.Password(alicePass))
+	must(t, err)
+	defer conn.Close()
+	for _, cmd := range []string{"md5sum", "sha1sum -"} {
+		if r := execOn(t, conn, cmd, nil); r.status != 1 || r.stdout != "" || !strings.Contains(r.stderr, "checksums are not kept by this server (it keeps SHA-256)") {
+			t.Errorf("%s: %+v", cmd, r)
+		}
+	}
+	local := t.TempDir()
+	data := randomData(6<<20 + 1)
+	must(t, os.WriteFile(filepath.Join(local, "f.bin"), data, 0o644))
+	rc := g.rcloneRemotes(t, bin)
+	rc.run(t, "copy", local, "gw:")
+	g.mustHave(t, "f.bin", data)
+	if r := execOn(t, conn, "sha256sum f.bin", nil); r.status != 0 || r.stdout != sha256hex(data)+"  f.bin\n" {
+		t.Errorf("sha256sum: %+v", r)
+	}
+
+	off := startGateway(t, gatewayOptions{backend: "file"})
+	put(t, off.alice(t), "a", []byte("a"))
+	conn, err = off.sshDial(alice, ssh.Password(alicePass))
+	must(t, err)
+	defer conn.Close()
+	if r := execOn(t, conn, "sha256sum a", nil); r.status != 1 || r.stderr != "sha256sum: this server keeps no checksums\n" {
+		t.Errorf("sha256sum with CHECKSUMS=off: %+v", r)
+	}
+}
+
 // rclone is rclone with two remotes on the gateway, configured through the
 // environment with a config file of its own: "gw" (alice's key; the shell
 // and hash commands detected) and "gwpw" (her password; the hash commands
