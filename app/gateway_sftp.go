@@ -11,6 +11,7 @@ import (
 	"github.com/ftps3/ftps3/app/auth"
 	"github.com/ftps3/ftps3/app/config"
 	"github.com/ftps3/ftps3/app/sftp"
+	"github.com/ftps3/ftps3/app/storage/digest"
 )
 
 // newThrottle is the failed-login throttle both front doors share: keyed by
@@ -33,9 +34,19 @@ func newSFTPServer(cfg *config.Config, st *storageSetup, users *auth.Users, thro
 	srv, err := sftp.New(sftp.Options{
 		FS:    st.fs,
 		Users: users, Throttle: throttle, HostKeys: []ssh.Signer{key},
+		Checksums:   answeredChecksums(cfg.Checksums),
 		IdleTimeout: cfg.IdleTimeout, Metrics: metrics, Logger: log.With("protocol", "sftp"),
 	})
 	return srv, metrics, key, err
+}
+
+// answeredChecksums are the algorithms a checksum can be given for: those
+// recorded at upload, or all when missing ones are computed.
+func answeredChecksums(c config.Checksums) []digest.Algorithm {
+	if c.ComputeMissing {
+		return digest.All
+	}
+	return c.Algorithms
 }
 
 // hostKey loads the SFTP host key, or generates one and keeps it.

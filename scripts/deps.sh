@@ -1,8 +1,8 @@
 #!/bin/sh
 # Installs what the tests and benchmarks need, once, and caches it:
 #   - MinIO (pinned, built with `go install` into $FTPS3_CACHE/bin),
-#   - curl, lftp, OpenSSH's sftp and Python's paramiko (Debian packages)
-#     if missing,
+#   - curl, lftp, rclone, OpenSSH's sftp and Python's paramiko (Debian
+#     packages) if missing,
 #   - cfn-lint (a pip package) if missing: into a virtual environment in
 #     $FTPS3_CACHE/venv, else `pip install --user`; linked as
 #     $FTPS3_CACHE/bin/cfn-lint either way.
@@ -21,7 +21,8 @@ if [ ! -x "$BIN/minio" ] || [ "$(cat "$BIN/minio.version" 2>/dev/null)" != "$MIN
 fi
 
 missing=""
-for tool in curl lftp; do
+# rclone copies and checks files over SFTP with the checksum commands.
+for tool in curl lftp rclone; do
 	command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
 done
 command -v sftp >/dev/null 2>&1 || missing="$missing openssh-client"

@@ -13,12 +13,22 @@ import (
 // What a client is told when a transfer fails; the detail goes to the log.
 var (
 	errStorage  = errors.New("the storage service failed: the upload was discarded and nothing was stored; try again")
+	errMismatch = errors.New("the storage service received other bytes than were sent (checksum mismatch): the upload was discarded and nothing was stored; upload the file again")
 	errDraining = errors.New("the server is shutting down: try again in a moment")
 	errSymlink  = errors.New("symbolic and hard links are not supported on object storage")
 	errAppend   = errors.New("appending is not supported on object storage: upload the whole file")
 	errExisting = errors.New("writing into an existing file is not supported on object storage: upload the whole file (open it with truncation, as sftp put does)")
 	errSetSize  = errors.New("changing a file's size is not supported on object storage: upload the whole file")
 )
+
+// storageFailure is what the client is told when the store fails an
+// upload (the cause goes to the log).
+func storageFailure(cause error) error {
+	if errors.Is(cause, storage.ErrChecksumMismatch) {
+		return errMismatch
+	}
+	return errStorage
+}
 
 // statusError is an error whose message the client sees, with the SFTP
 // status code pkg/sftp finds in it by errors.As.

@@ -3,6 +3,7 @@ package sftp_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/ftps3/ftps3/app/storage"
 	"github.com/ftps3/ftps3/internal/testenv"
 )
 
@@ -72,6 +74,54 @@ func TestS3StoppedMidUpload(t *testing.T) {
 	data := randomData(6 << 20)
 	put(t, c, "after.bin", data)
 	g.mustHave(t, "after.bin", data)
+}
+
+// S3 refuses an upload whose bytes changed after the gateway hashed them
+// (a checksum mismatch): the client's CLOSE fails with a plain message,
+// never S3's text, nothing is stored and the old file is untouched.
+func TestChecksumMismatchAtClose(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file", wrapStore: func(s storage.Store) storage.Store {
+		return mismatchingStore{s}
+	}})
+	old := randomData(100)
+	put(t, g.alice(t), "kept.bin", old) // the first upload under a name goes through
+	c := g.alice(t)
+	f, err := c.Create("kept.bin")
+	must(t, err)
+	_, err = f.Write(randomData(1 << 20))
+	must(t, err)
+	cerr := f.Close()
+	if cerr == nil {
+		t.Fatal("an upload S3 refused was reported stored")
+	}
+	if msg := cerr.Error(); !strings.Contains(msg, "checksum mismatch") || !strings.Contains(msg, "nothing was stored") ||
+		strings.Contains(msg, "BadDigest") {
+		t.Errorf("the client was told %q", msg)
+	}
+	g.mustHave(t, "kept.bin", old)
+	if !strings.Contains(g.logs.String(), "BadDigest") {
+		t.Error("S3's error is not in the log")
+	}
+}
+
+// mismatchingStore answers as S3 does when the bytes it received differ
+// from the checksum sent with them, for every upload to a name that exists.
+type mismatchingStore struct{ storage.Store }
+
+func (s mismatchingStore) Create(ctx context.Context, key string) (storage.Upload, error) {
+	up, err := s.Store.Create(ctx, key)
+	if _, serr := s.Store.Stat(ctx, key); err != nil || serr != nil {
+		return up, err
+	}
+	return mismatchingUpload{up}, nil
+}
+
+type mismatchingUpload struct{ storage.Upload }
+
+func (u mismatchingUpload) Commit(ctx context.Context) error {
+	u.Upload.Abort(ctx)
+	return fmt.Errorf("api error BadDigest: The Content-MD5 you specified did not match what we received (request id 42): %w",
+		storage.ErrChecksumMismatch)
 }
 
 func errString(err error) string {

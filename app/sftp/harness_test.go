@@ -23,6 +23,7 @@ import (
 	gw "github.com/ftps3/ftps3/app/sftp"
 	"github.com/ftps3/ftps3/app/storage"
 	"github.com/ftps3/ftps3/app/storage/bufpool"
+	"github.com/ftps3/ftps3/app/storage/digest"
 	"github.com/ftps3/ftps3/app/storage/filestore"
 	"github.com/ftps3/ftps3/app/storage/s3store"
 	"github.com/ftps3/ftps3/internal/testenv"
@@ -77,10 +78,12 @@ type gateway struct {
 }
 
 type gatewayOptions struct {
-	backend  string // "s3" (default) or "file"
-	minio    *testenv.MinIO
-	window   int64
-	throttle *auth.Throttle
+	backend   string // "s3" (default) or "file"
+	minio     *testenv.MinIO
+	window    int64
+	throttle  *auth.Throttle
+	checksums []digest.Algorithm                // recorded with every upload (CHECKSUMS)
+	wrapStore func(storage.Store) storage.Store // what the server sees instead of the store (faults)
 }
 
 func startGateway(t *testing.T, o gatewayOptions) *gateway {
@@ -94,7 +97,7 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 	})
 	switch o.backend {
 	case "file":
-		fs, err := filestore.New(t.TempDir())
+		fs, err := filestore.New(t.TempDir(), o.checksums...)
 		must(t, err)
 		g.store = fs
 	default:
@@ -104,7 +107,7 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 		}
 		g.bucket = g.minio.NewBucket(t)
 		s, err := s3store.New(g.minio.Client(t), s3store.Options{Bucket: g.bucket, Pool: bufpool.New(256 << 20),
-			PartSize: s3store.MinPartSize, Logger: log,
+			PartSize: s3store.MinPartSize, Checksums: o.checksums, Logger: log,
 			AbortRetry: s3store.RetryPolicy{First: 200 * time.Millisecond, Max: time.Second}})
 		must(t, err)
 		g.s3, g.store = s, s
@@ -122,9 +125,13 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 	if o.throttle == nil {
 		o.throttle = auth.NewThrottle(50, time.Minute, time.Minute)
 	}
+	served := g.store
+	if o.wrapStore != nil {
+		served = o.wrapStore(g.store)
+	}
 	srv, err := gw.New(gw.Options{
-		FS: objfs.New(g.store, "/"), Users: users, Throttle: o.throttle, HostKeys: []ssh.Signer{hk},
-		WriteWindow: o.window, IdleTimeout: time.Minute, LoginFailureDelay: time.Millisecond,
+		FS: objfs.New(served, "/"), Users: users, Throttle: o.throttle, HostKeys: []ssh.Signer{hk},
+		Checksums: o.checksums, WriteWindow: o.window, IdleTimeout: time.Minute, LoginFailureDelay: time.Millisecond,
 		Metrics: g.metrics, Logger: log,
 	})
 	must(t, err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ftps3/ftps3/app/auth"
 	"github.com/ftps3/ftps3/app/objfs"
+	"github.com/ftps3/ftps3/app/storage/digest"
 )
 
 // Options configure a Server.
@@ -26,6 +27,15 @@ type Options struct {
 	// ReadAhead is how much a download reads ahead of the client and
 	// keeps behind it, for reads that arrive out of order (default 4 MiB).
 	ReadAhead int
+
+	// Checksums are the algorithms the checksum commands (sumcmd.go)
+	// answer for: those every upload records (CHECKSUMS), or all of them
+	// when missing ones are computed. A command for another is refused,
+	// even on no file: clients such as rclone run md5sum and sha1sum on
+	// empty input to learn which checksums a server gives, then ask for one
+	// after each upload, and take a failure as a corrupted upload. None:
+	// every checksum command is refused.
+	Checksums []digest.Algorithm
 
 	// IdleTimeout closes a connection that sent nothing for that long
 	// (0: never).

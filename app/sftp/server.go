@@ -1,12 +1,15 @@
 // Package sftp is the SFTP front door: SSH (golang.org/x/crypto/ssh) with
-// only the sftp subsystem, served by pkg/sftp's request server over the
-// shared file-system view (objfs), for the same users (auth) as FTPS.
+// the sftp subsystem, served by pkg/sftp's request server over the shared
+// file-system view (objfs), for the same users (auth) as FTPS; and, as exec
+// requests, the checksum commands md5sum, sha1sum and sha256sum answered
+// from the digests recorded at upload (no shell, nothing else runs).
 //
 // One file per concern: the connection and its channels (server.go), logins
 // and throttling (auth.go), the requests (handlers.go), uploads written in
 // order from pipelined writes (upload.go), downloads with read-ahead
-// (download.go), paged listings (lister.go), host keys (hostkey.go),
-// status codes (errors.go) and metrics (metrics.go).
+// (download.go), paged listings (lister.go), checksum commands
+// (sumcmd.go), host keys (hostkey.go), status codes (errors.go) and
+// metrics (metrics.go).
 package sftp
 
 import (
@@ -154,7 +157,7 @@ func (s *Server) untrack(c net.Conn) {
 }
 
 // serveConn runs one SSH connection: the handshake and login, then its
-// channels; only "session" channels with the sftp subsystem are served.
+// channels; only "session" channels are served (serveSession).
 func (s *Server) serveConn(raw net.Conn) {
 	defer s.untrack(raw)
 	defer raw.Close()
@@ -209,7 +212,7 @@ func (s *Server) serveConn(raw net.Conn) {
 	defer wg.Wait()
 	for nc := range chans {
 		if nc.ChannelType() != "session" {
-			nc.Reject(ssh.Prohibited, "only the sftp subsystem is served")
+			nc.Reject(ssh.Prohibited, "only sessions (the sftp subsystem, checksum commands) are served")
 			continue
 		}
 		ch, creqs, err := nc.Accept()
@@ -226,15 +229,20 @@ func (s *Server) serveConn(raw net.Conn) {
 }
 
 // serveSession answers a session channel's requests: the sftp subsystem
-// starts the file server; shell, exec, pty, env, agent and X11 forwarding
-// are refused.
+// starts the file server, an exec request runs a checksum command (or is
+// answered with a refusal: sumcmd.go); shell, other subsystems, pty, env,
+// agent and X11 forwarding are refused.
 func (s *Server) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request, usr *auth.User, log *slog.Logger) {
 	defer ch.Close()
+	ctx, cancel := context.WithCancel(context.Background()) // ends with the channel
+	defer cancel()
 	started := false
 	for req := range reqs {
-		ok := false
-		if req.Type == "subsystem" && !started && subsystemName(req.Payload) == "sftp" {
-			ok, started = true, true
+		arg, argOK := sshString(req.Payload)
+		switch {
+		case started || !argOK:
+		case req.Type == "subsystem" && arg == "sftp":
+			started = true
 			req.Reply(true, nil)
 			go func() {
 				sc := s.newSessionChannel(ch)
@@ -243,26 +251,32 @@ func (s *Server) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request, usr *aut
 				sc.end()
 			}()
 			continue
+		case req.Type == "exec":
+			started = true
+			req.Reply(true, nil)
+			go s.serveExec(ctx, ch, arg, s.opts.FS.View(usr.Home, usr.ReadOnly, log), log)
+			continue
 		}
 		if req.Type != "env" {
-			log.Info("session request refused: only the sftp subsystem is served", "type", req.Type)
+			log.Info("session request refused: only the sftp subsystem and checksum commands are served", "type", req.Type)
 		}
 		if req.WantReply {
-			req.Reply(ok, nil)
+			req.Reply(false, nil)
 		}
 	}
 }
 
-// subsystemName reads the name of a "subsystem" request (an SSH string).
-func subsystemName(payload []byte) string {
+// sshString reads the payload of a "subsystem" or "exec" request: one SSH
+// string (the name, the command line).
+func sshString(payload []byte) (string, bool) {
 	if len(payload) < 4 {
-		return ""
+		return "", false
 	}
 	n := int(payload[0])<<24 | int(payload[1])<<16 | int(payload[2])<<8 | int(payload[3])
 	if n != len(payload)-4 {
-		return ""
+		return "", false
 	}
-	return string(payload[4:])
+	return string(payload[4:]), true
 }
 
 // serveSFTP runs the request server over the channel until the client ends

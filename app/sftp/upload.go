@@ -106,7 +106,7 @@ func (u *uploadFile) stream(p []byte) error {
 	u.h.s.metrics.BytesUploaded.Add(int64(n))
 	if err != nil {
 		u.cause = err
-		return u.fail(errStorage)
+		return u.fail(storageFailure(err))
 	}
 	return nil
 }
@@ -175,7 +175,7 @@ func (u *uploadFile) Close() error {
 	if u.err == nil {
 		if err := u.up.Commit(ctx); err != nil {
 			u.cause = err
-			u.err = errStorage
+			u.err = storageFailure(err)
 		}
 	}
 	u.pending, u.held = nil, 0
