@@ -33,12 +33,16 @@ import (
 //   - PROT other than P: 536, data connections are always TLS.
 //   - PASV and EPSV first close the session's passive ports that no
 //     transfer uses (Server.releasePassive).
+//   - HASH and its kin: the file name is quoted for the library; OPTS HASH
+//     of an algorithm not offered, XCRC and XSHA512 are answered here
+//     (hash.go).
 const (
 	pseudoAuthAgain   = "FTPS3-AUTH-AGAIN"
 	pseudoBadRest     = "FTPS3-BAD-REST"
 	pseudoStatus      = "FTPS3-STATUS"
 	pseudoLineTooLong = "FTPS3-LINE-TOO-LONG"
 	pseudoProtClear   = "FTPS3-PROT-CLEAR"
+	pseudoNoHash      = "FTPS3-NO-HASH " // + the algorithm or command not offered
 )
 
 // standIn hands the library a SYST in place of pseudo-command cmd ("" for
@@ -80,6 +84,9 @@ func (c *controlConn) pseudoReply(cmd string) []byte {
 		return []byte(fmt.Sprintf("500 Command line too long (at most %d bytes)\r\n", maxCommandLine))
 	case pseudoStatus:
 		return c.status()
+	}
+	if what, ok := strings.CutPrefix(cmd, pseudoNoHash); ok {
+		return hashNotOffered(what)
 	}
 	return nil
 }
@@ -145,6 +152,17 @@ func (c *controlConn) commandLines(line []byte) []byte {
 	case "PROT":
 		if len(f) != 2 || !bytes.EqualFold(f[1], []byte("P")) {
 			return c.standIn(prefix, pseudoProtClear)
+		}
+	case "HASH", "XSHA256", "XSHA1", "XSHA", "XMD5", "MD5":
+		return append(prefix, quoteHashName(cmd, line)...)
+	case "XCRC", "XSHA512":
+		return c.standIn(prefix, pseudoNoHash+cmd)
+	case "OPTS":
+		if len(f) == 3 && bytes.EqualFold(f[1], []byte("HASH")) {
+			if l := optsHash(f[2]); l != nil {
+				return append(prefix, l...)
+			}
+			return c.standIn(prefix, pseudoNoHash+string(f[2]))
 		}
 	}
 	return append(prefix, line...)

@@ -130,6 +130,9 @@ func (c *controlConn) Write(p []byte) (int, error) {
 		return n, nil
 	}
 	p = c.inMultiline.fix(escapeControls(c.rewriteReply(p)))
+	if len(p) == 0 { // a line dropped
+		return n, nil
+	}
 	if isFinalReply(p) {
 		p = withCode(p, int(c.replyCode.Swap(0)))
 	}

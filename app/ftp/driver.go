@@ -39,6 +39,7 @@ func (s *Server) GetSettings() (*ftpserver.Settings, error) {
 		TLSRequired:            ftpserver.ImplicitEncryption, // the Listener did TLS
 		DisableSite:            true,
 		DisableMFMT:            true,
+		EnableHASH:             true, // answered from recorded digests (hash.go)
 		DisableASCIIConversion: true, // bytes stored exactly as sent
 		DefaultTransferType:    ftpserver.TransferTypeBinary,
 		PasvConnectionsCheck:   ftpserver.IPMatchRequired,

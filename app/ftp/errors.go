@@ -16,8 +16,9 @@ import (
 // replaced by a plain sentence, since its text carries key prefixes, request
 // ids and SDK operation names: the log keeps it. The reply code follows the
 // kind of failure: 553 for a name that cannot be stored, 450 (451 for a
-// transfer) when the store is unavailable and a retry may work, 550
-// otherwise.
+// transfer) when the store is unavailable or found the bytes changed on
+// their way and a retry may work, 504 for a checksum that cannot be
+// answered as asked (hash.go), 550 otherwise.
 
 // clientError is an error as the client sees it.
 type clientError struct {
@@ -62,6 +63,14 @@ func (ss *session) forClient(err error, transfer bool) error {
 			ce.code = 451
 		}
 		ce.msg = fmt.Sprintf("%s %s: the storage service is unavailable: try again later", op, p)
+	case errors.Is(err, storage.ErrChecksumMismatch):
+		ce.code = 450
+		if transfer {
+			ce.code = 451
+		}
+		ce.msg = fmt.Sprintf("%s %s: %v", op, p, errChanged)
+	case errors.Is(err, errWholeFilesOnly), errors.Is(err, errHashNotOffered):
+		ce.code = 504
 	case errors.As(err, &se):
 		ce.msg = fmt.Sprintf("%s %s: the storage service refused the request", op, p)
 	}

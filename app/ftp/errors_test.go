@@ -44,7 +44,7 @@ func TestS3OutageAnswers4xxWithoutInternals(t *testing.T) {
 	c.expect(257, "MKD d")
 	c.expect(257, "MKD gone")
 	m.Stop()
-	for _, cmd := range []string{"CWD d", "SIZE f.txt", "MDTM f.txt", "DELE f.txt", "RNFR f.txt", "MKD new", "RMD gone", "RETR f.txt", "STOR f.txt", "LIST d"} {
+	for _, cmd := range []string{"CWD d", "SIZE f.txt", "MDTM f.txt", "DELE f.txt", "RNFR f.txt", "MKD new", "RMD gone", "RETR f.txt", "STOR f.txt", "LIST d", "HASH f.txt", "XSHA256 f.txt"} {
 		if strings.HasPrefix(cmd, "RETR") || strings.HasPrefix(cmd, "STOR") || strings.HasPrefix(cmd, "LIST") {
 			c.epsvPort()
 		}

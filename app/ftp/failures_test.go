@@ -233,3 +233,43 @@ func TestLargeFileAndUnicodeNameRoundTrip(t *testing.T) {
 	}
 	g.noIncompleteUploads(t)
 }
+
+// changedInTransit is a store that refuses every upload at commit as S3
+// does when the bytes it got differ from their checksum.
+type changedInTransit struct{ storage.Store }
+
+func (s changedInTransit) Create(ctx context.Context, key string) (storage.Upload, error) {
+	u, err := s.Store.Create(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return badDigestUpload{u}, nil
+}
+
+type badDigestUpload struct{ storage.Upload }
+
+func (u badDigestUpload) Commit(ctx context.Context) error {
+	u.Upload.Abort(ctx)
+	return fmt.Errorf("operation error S3: PutObject, api error BadDigest: %w", storage.ErrChecksumMismatch)
+}
+
+// An upload whose bytes S3 found changed on the way: 451, send it again,
+// nothing stored.
+func TestUploadChangedInTransitIs451(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file",
+		wrapStore: func(s storage.Store) storage.Store { return changedInTransit{s} }})
+	c := dialRaw(t, g.addr, true)
+	c.login()
+	dc := c.startStor("f.bin")
+	dc.Write(randomData(1000))
+	dc.Close()
+	code, msg := c.reply()
+	if code != 451 || !strings.Contains(msg, "the storage service found the bytes changed in transit: nothing was stored, send the file again") {
+		t.Errorf("STOR refused by the store: %q, want 451 saying why", msg)
+	}
+	if strings.Contains(msg, "BadDigest") || strings.Contains(msg, "PutObject") {
+		t.Errorf("the reply %q shows the SDK's error", msg)
+	}
+	c.expect(200, "NOOP")
+	g.mustNotExist(t, "f.bin")
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/ftps3/ftps3/app/objfs"
 	"github.com/ftps3/ftps3/app/storage"
 	"github.com/ftps3/ftps3/app/storage/bufpool"
+	"github.com/ftps3/ftps3/app/storage/digest"
 	"github.com/ftps3/ftps3/app/storage/filestore"
 	"github.com/ftps3/ftps3/app/storage/s3store"
 	"github.com/ftps3/ftps3/app/tlscert"
@@ -61,6 +62,7 @@ type gatewayOptions struct {
 	reuse     gw.SessionReuse
 	tune      func(*gw.Options) // changes the options before the server starts
 	wrapStore func(storage.Store) storage.Store
+	checksums []digest.Algorithm // recorded with every upload (none by default)
 }
 
 var certOnce sync.Once
@@ -112,7 +114,7 @@ func startGateway(t testing.TB, o gatewayOptions) *gateway {
 	})
 	switch o.backend {
 	case "file":
-		fs, err := filestore.New(t.TempDir())
+		fs, err := filestore.New(t.TempDir(), o.checksums...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +129,7 @@ func startGateway(t testing.TB, o gatewayOptions) *gateway {
 			o.partSize = s3store.MinPartSize
 		}
 		s, err := s3store.New(g.minio.Client(t), s3store.Options{Bucket: g.bucket, Pool: bufpool.New(256 << 20),
-			PartSize: o.partSize, Logger: log,
+			PartSize: o.partSize, Logger: log, Checksums: o.checksums,
 			AbortRetry: s3store.RetryPolicy{First: 200 * time.Millisecond, Max: time.Second}})
 		if err != nil {
 			t.Fatal(err)

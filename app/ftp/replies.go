@@ -24,6 +24,10 @@ import (
 //     puts before each;
 //   - CR, LF and NUL inside a line (a client's path echoed back) are
 //     escaped, so no reply can forge another (escapeControls);
+//   - HASH and its kin (hash.go): FEAT's hash line gets its feature name
+//     and only the algorithms uploads record, the lines of XCRC and XSHA512
+//     go, the "Computing ... digest" line before each answer goes, and
+//     HASH of a directory says so;
 //   - the library answers most failed file operations with 550 whatever the
 //     cause: when the session knows better (a name that cannot be stored:
 //     553; the store unavailable: 450, or 451 for a transfer), the 550
@@ -42,6 +46,10 @@ var (
 // rewriteReply returns the reply to send for the library's reply p.
 func (c *controlConn) rewriteReply(p []byte) []byte {
 	switch {
+	case libHashComputing.Match(p), bytes.Equal(p, libFeatNotOffered[0]), bytes.Equal(p, libFeatNotOffered[1]):
+		return nil
+	case bytes.HasPrefix(p, []byte("553 ")) && bytes.HasSuffix(p, libHashNotAFile):
+		return hashOfDirectory(p)
 	case bytes.HasPrefix(p, libSYST):
 		return c.answerSYST(p)
 	case bytes.HasPrefix(p, libActiveDisabled[0]), bytes.HasPrefix(p, libActiveDisabled[1]):
@@ -52,6 +60,9 @@ func (c *controlConn) rewriteReply(p []byte) []byte {
 		return replyNoPassivePort
 	case bytes.HasPrefix(p, libTransferFailed):
 		return append([]byte("451"), p[3:]...)
+	}
+	if line := featHashLine(p); line != nil {
+		return line
 	}
 	return p
 }

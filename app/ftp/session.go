@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"path"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
@@ -26,6 +27,8 @@ type session struct {
 	ctrl *controlConn
 	view *objfs.View
 	log  *slog.Logger
+
+	hashStat hashStat // the last Stat, for the HASH commands (hash.go)
 }
 
 var (
@@ -33,6 +36,7 @@ var (
 	_ ftpserver.ClientDriverExtensionFileList     = (*session)(nil)
 	_ ftpserver.ClientDriverExtentionFileTransfer = (*session)(nil)
 	_ ftpserver.ClientDriverExtensionRemoveDir    = (*session)(nil)
+	_ ftpserver.ClientDriverExtensionHasher       = (*session)(nil)
 )
 
 func newSession(s *Server, cc ftpserver.ClientContext, user *auth.User) *session {
@@ -49,14 +53,21 @@ func opCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 5*time.Minute)
 }
 
-// Stat implements afero.Fs (CWD, SIZE, MDTM, MLST, RNFR).
+// Stat implements afero.Fs (CWD, SIZE, MDTM, MLST, RNFR, HASH). The library
+// passes absolute paths, except for HASH and its kin, whose name it passes
+// as the client sent it: a relative one is taken from the working
+// directory, as the file ComputeHash is then asked about.
 func (ss *session) Stat(name string) (os.FileInfo, error) {
+	if !path.IsAbs(name) {
+		name = path.Join(ss.cc.Path(), name)
+	}
 	ctx, cancel := opCtx()
 	defer cancel()
 	fi, err := ss.view.Stat(ctx, name)
 	if err != nil {
 		return nil, ss.forClient(err, false)
 	}
+	ss.hashStat.remember(objfs.Clean(name), fi.Size())
 	return fi, nil
 }
 

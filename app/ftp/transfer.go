@@ -15,6 +15,7 @@ import (
 
 	"github.com/ftps3/ftps3/app/objfs"
 	"github.com/ftps3/ftps3/app/storage"
+	"github.com/ftps3/ftps3/app/storage/digest"
 )
 
 // What a client is told when an upload fails; the detail goes to the log.
@@ -22,7 +23,16 @@ var (
 	errTruncated = errors.New("the data connection ended without a TLS close_notify: the upload may be cut short, so it was discarded")
 	errStorage   = errors.New("the storage service failed: the upload was discarded and nothing was stored; try again")
 	errCut       = errors.New("the transfer was interrupted: the upload was discarded and nothing was stored")
+	errChanged   = errors.New("the storage service found the bytes changed in transit: nothing was stored, send the file again")
 )
+
+// storageFailed is what the client is told when the store failed an upload.
+func storageFailed(err error) error {
+	if errors.Is(err, storage.ErrChecksumMismatch) {
+		return errChanged
+	}
+	return errStorage
+}
 
 // GetHandle implements the transfer extension: STOR opens a streaming
 // upload, RETR a (ranged) download, each through the user's view.
@@ -95,7 +105,7 @@ func (h *uploadHandle) Write(p []byte) (int, error) {
 	h.ss.s.metrics.BytesUploaded.Add(int64(n))
 	if err != nil {
 		h.cause = err
-		return n, errStorage
+		return n, storageFailed(err)
 	}
 	return n, nil
 }
@@ -113,7 +123,7 @@ func (h *uploadHandle) ReadFrom(r io.Reader) (int64, error) {
 	n, err := rf.ReadFrom(cr)
 	if err != nil && cr.err == nil {
 		h.cause = err
-		return n, errStorage
+		return n, storageFailed(err)
 	}
 	return n, err
 }
@@ -158,7 +168,7 @@ func (h *uploadHandle) Close() error {
 	var reason, reply error
 	switch {
 	case h.cause != nil:
-		reason, reply = h.cause, errStorage
+		reason, reply = h.cause, storageFailed(h.cause)
 	case h.xferErr != nil: // ABOR, a dropped connection, a read error
 		reason, reply = h.xferErr, errCut
 	case h.ss.s.opts.RequireCloseNotify && h.cutShort():
@@ -171,7 +181,7 @@ func (h *uploadHandle) Close() error {
 	}
 	if err := h.up.Commit(ctx); err != nil {
 		h.done(err, nil)
-		return errStorage
+		return storageFailed(err)
 	}
 	h.done(nil, nil)
 	return nil
@@ -195,6 +205,14 @@ func (h *uploadHandle) done(err, abortErr error) {
 		return
 	}
 	h.ss.s.metrics.UploadsOK.Add(1)
+	if su, ok := h.up.(storage.SummedUpload); ok {
+		sums := su.Sums()
+		for _, a := range digest.All {
+			if v, ok := sums[a]; ok {
+				attrs = append(attrs, string(a), v)
+			}
+		}
+	}
 	h.ss.log.Info("upload stored", attrs...)
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ftps3/ftps3/app/storage"
+	"github.com/ftps3/ftps3/app/storage/digest"
 )
 
 // What a view just learned, and asking the store in one call.
@@ -166,4 +167,13 @@ func (u *committed) ReadFrom(r io.Reader) (int64, error) {
 		return rf.ReadFrom(r)
 	}
 	return io.Copy(struct{ io.Writer }{u.Upload}, r)
+}
+
+// Sums passes on the digests the store's upload computed, if it computes
+// any (storage.SummedUpload), so that a front door can log them.
+func (u *committed) Sums() digest.Sums {
+	if su, ok := u.Upload.(storage.SummedUpload); ok {
+		return su.Sums()
+	}
+	return nil
 }
