@@ -19,7 +19,8 @@ import (
 // resume from, even where an older object of the name exists. An OPEN
 // without truncation then resumes it, and the client writes from that
 // offset (OpenSSH's reput and put -a stat the file, then open it with
-// WRITE|CREAT|APPEND and write from its size; WinSCP opens without APPEND).
+// WRITE|CREAT|APPEND and write from its size; an open without APPEND
+// resumes as well).
 // An OPEN with truncation (a plain put), REMOVE, and the end of the resume
 // window drop it.
 
