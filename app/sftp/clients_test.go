@@ -35,6 +35,13 @@ func writeFiles(t *testing.T, dir string, sizes []int) map[string][]byte {
 // file) or "password" (given through SSH_ASKPASS).
 func (g *gateway) sftpCmd(t *testing.T, user, keyFile, password, batch, dir string) (string, error) {
 	t.Helper()
+	out, err := g.sftpExec(t, user, keyFile, password, batch, dir).CombinedOutput()
+	return string(out), err
+}
+
+// sftpExec is the command sftpCmd runs; extra are more sftp options.
+func (g *gateway) sftpExec(t *testing.T, user, keyFile, password, batch, dir string, extra ...string) *exec.Cmd {
+	t.Helper()
 	bin, _ := exec.LookPath("sftp")
 	testenv.Require(t, "OpenSSH sftp (apt-get install openssh-client)", bin)
 	batchFile := filepath.Join(t.TempDir(), "batch")
@@ -60,11 +67,11 @@ func (g *gateway) sftpCmd(t *testing.T, user, keyFile, password, batch, dir stri
 	} else {
 		stdin = strings.NewReader(batch)
 	}
+	args = append(args, extra...)
 	args = append(args, user+"@127.0.0.1")
 	cmd := exec.Command(bin, args...)
 	cmd.Dir, cmd.Env, cmd.Stdin = dir, env, stdin
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	return cmd
 }
 
 func TestOpenSSHBatch(t *testing.T) {

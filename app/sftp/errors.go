@@ -16,8 +16,7 @@ var (
 	errMismatch = errors.New("the storage service received other bytes than were sent (checksum mismatch): the upload was discarded and nothing was stored; upload the file again")
 	errDraining = errors.New("the server is shutting down: try again in a moment")
 	errSymlink  = errors.New("symbolic and hard links are not supported on object storage")
-	errAppend   = errors.New("appending is not supported on object storage: upload the whole file")
-	errExisting = errors.New("writing into an existing file is not supported on object storage: upload the whole file (open it with truncation, as sftp put does)")
+	errExisting = errors.New("writing into an existing file is not supported on object storage: upload the whole file (open it with truncation, as sftp put does) or append to it (open it to append, as sftp put -a does)")
 	errSetSize  = errors.New("changing a file's size is not supported on object storage: upload the whole file")
 )
 
@@ -55,8 +54,7 @@ func status(err error) error {
 		code = sftp.ErrSSHFxNoSuchFile
 	case errors.Is(err, objfs.ErrReadOnly), errors.Is(err, fs.ErrPermission):
 		code = sftp.ErrSSHFxPermissionDenied
-	case errors.Is(err, objfs.ErrNotSupported), errors.Is(err, errSymlink), errors.Is(err, errAppend),
-		errors.Is(err, errExisting), errors.Is(err, errSetSize):
+	case errors.Is(err, objfs.ErrNotSupported), errors.Is(err, errSymlink), errors.Is(err, errExisting), errors.Is(err, errSetSize):
 		code = sftp.ErrSSHFxOpUnsupported
 	case errors.Is(err, storage.ErrInvalidKey):
 		code = sftp.ErrSSHFxBadMessage

@@ -62,39 +62,24 @@ func (h *handlers) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 }
 
 // Filewrite opens an upload: a streaming multipart upload through the view,
-// written in order (upload.go) and committed at CLOSE.
+// written in order (upload.go) and committed at CLOSE. Opened without
+// truncation, it may continue the file (resume.go).
 func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	p := objfs.Clean(r.Filepath)
 	flags := r.Pflags()
-	ctx, cancel := opCtx(r)
-	defer cancel()
-	switch {
-	case h.view.ReadOnly():
+	h.log.Debug("open for writing", "path", p, "trunc", flags.Trunc, "append", flags.Append, "creat", flags.Creat, "excl", flags.Excl)
+	if h.view.ReadOnly() {
 		return nil, h.fail("upload", p, &fs.PathError{Op: "upload", Path: p, Err: objfs.ErrReadOnly})
-	case flags.Append:
-		return nil, h.fail("upload", p, errAppend)
-	}
-	if !flags.Trunc || flags.Excl {
-		// Without truncation a write at offset 0 would keep the old
-		// bytes past its end on a disk; here it would not: refuse rather
-		// than store something else than asked.
-		if fi, err := h.view.Stat(ctx, p); err == nil && !fi.IsDir() {
-			if flags.Excl {
-				return nil, h.fail("upload", p, &fs.PathError{Op: "upload", Path: p, Err: objfs.ErrExists})
-			}
-			return nil, h.fail("upload", p, errExisting)
-		}
 	}
 	if err := h.transferStarted(); err != nil {
 		return nil, h.fail("upload", p, err)
 	}
-	up, err := h.view.Create(ctx, p)
+	u, err := h.openUpload(r, p, flags)
 	if err != nil {
 		h.transferEnded()
 		return nil, h.fail("upload", p, err)
 	}
-	return &uploadFile{h: h, up: up, path: p, window: h.s.opts.WriteWindow, start: time.Now(),
-		pending: map[int64][]byte{}}, nil
+	return u, nil
 }
 
 // transferStarted counts a transfer for the drain, or refuses it once the
@@ -137,7 +122,7 @@ func (h *handlers) Filecmd(r *sftp.Request) error {
 	case "Mkdir":
 		err = h.view.Mkdir(ctx, p)
 	case "Remove":
-		err = h.view.Remove(ctx, p)
+		err = h.remove(ctx, p)
 	case "Link", "Symlink":
 		err = errSymlink
 	default:
@@ -181,12 +166,18 @@ func (h *handlers) setstat(ctx context.Context, r *sftp.Request, p string) error
 	return nil
 }
 
-// Filelist serves STAT and OPENDIR (paged: lister.go).
+// Filelist serves STAT (and FSTAT) and OPENDIR (paged: lister.go).
 func (h *handlers) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 	p := objfs.Clean(r.Filepath)
 	ctx, cancel := opCtx(r)
 	defer cancel()
-	fi, err := h.view.Stat(ctx, p)
+	var fi fs.FileInfo
+	var err error
+	if r.Method == "List" {
+		fi, err = h.view.Stat(ctx, p)
+	} else {
+		fi, err = h.stat(ctx, p)
+	}
 	if err != nil {
 		return nil, h.fail(r.Method, p, err)
 	}

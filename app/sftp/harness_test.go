@@ -84,6 +84,12 @@ type gatewayOptions struct {
 	throttle  *auth.Throttle
 	checksums []digest.Algorithm                // recorded with every upload (CHECKSUMS)
 	wrapStore func(storage.Store) storage.Store // what the server sees instead of the store (faults)
+	// resumeWindow keeps cut uploads for resuming that long (s3store's
+	// ResumeWindow; 0: cut uploads are aborted).
+	resumeWindow time.Duration
+	// bucket: serve this existing bucket of minio (a restarted gateway)
+	// instead of a new one.
+	bucket string
 }
 
 func startGateway(t *testing.T, o gatewayOptions) *gateway {
@@ -105,9 +111,12 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 		if g.minio == nil {
 			g.minio = testenv.SharedMinIO(t)
 		}
-		g.bucket = g.minio.NewBucket(t)
+		g.bucket = o.bucket
+		if g.bucket == "" {
+			g.bucket = g.minio.NewBucket(t)
+		}
 		s, err := s3store.New(g.minio.Client(t), s3store.Options{Bucket: g.bucket, Pool: bufpool.New(256 << 20),
-			PartSize: s3store.MinPartSize, Checksums: o.checksums, Logger: log,
+			PartSize: s3store.MinPartSize, Checksums: o.checksums, ResumeWindow: o.resumeWindow, Logger: log,
 			AbortRetry: s3store.RetryPolicy{First: 200 * time.Millisecond, Max: time.Second}})
 		must(t, err)
 		g.s3, g.store = s, s
@@ -163,6 +172,12 @@ func (g *gateway) stop(t *testing.T) {
 	if g.s3 != nil {
 		g.s3.Close(ctx)
 	}
+}
+
+// view is a view of the whole store, as a user who may write everywhere
+// sees it.
+func (g *gateway) view() *objfs.View {
+	return objfs.New(g.store, "/").View("", false, nil)
 }
 
 // dial logs a Go client in.

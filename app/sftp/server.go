@@ -6,10 +6,10 @@
 //
 // One file per concern: the connection and its channels (server.go), logins
 // and throttling (auth.go), the requests (handlers.go), uploads written in
-// order from pipelined writes (upload.go), downloads with read-ahead
-// (download.go), paged listings (lister.go), checksum commands
-// (sumcmd.go), host keys (hostkey.go), status codes (errors.go) and
-// metrics (metrics.go).
+// order from pipelined writes (upload.go), cut uploads kept and resumed
+// (resume.go), downloads with read-ahead (download.go), paged listings
+// (lister.go), checksum commands (sumcmd.go), host keys (hostkey.go),
+// status codes (errors.go) and metrics (metrics.go).
 package sftp
 
 import (
@@ -119,8 +119,8 @@ func (s *Server) Serve(l net.Listener) error {
 }
 
 // CloseSessionsOf ends the connections of these users (removed or disabled
-// by a reload of the user list); their uploads not closed yet are aborted,
-// nothing stored.
+// by a reload of the user list); their uploads not closed yet are cut as
+// any other (kept for resuming, nothing visible).
 func (s *Server) CloseSessionsOf(logins []string) {
 	s.mu.Lock()
 	var doomed []net.Conn
@@ -281,7 +281,7 @@ func sshString(payload []byte) (string, bool) {
 
 // serveSFTP runs the request server over the channel until the client ends
 // it or the connection drops; handles still open are then closed, which
-// aborts their uploads.
+// cuts their uploads (kept for resuming: upload.go).
 func (s *Server) serveSFTP(ch io.ReadWriteCloser, usr *auth.User, log *slog.Logger) {
 	h := &handlers{s: s, view: s.opts.FS.View(usr.Home, usr.ReadOnly, log), log: log}
 	rs := sftp.NewRequestServer(ch, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h})
@@ -292,8 +292,10 @@ func (s *Server) serveSFTP(ch io.ReadWriteCloser, usr *auth.User, log *slog.Logg
 
 // Shutdown stops accepting clients, refuses new transfers, waits up to ctx
 // for the open transfers to close, then closes every connection: uploads
-// not yet closed by their clients are aborted, so nothing partial is left.
-// It returns when every connection has ended.
+// not yet closed by their clients are cut, kept for resuming (or aborted
+// when resuming is off), so nothing partial is visible. It returns when
+// every connection has ended and, for up to cutGrace more, the cut
+// uploads were kept or aborted.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.draining.Store(true)
@@ -318,8 +320,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.handlers.Wait()
+	select {
+	case <-done:
+	case <-time.After(cutGrace):
+		s.log.Warn("sftp uploads cut by the shutdown were not kept or aborted in time: S3's stale-upload cleanup will take them")
+	}
 	return err
 }
+
+// cutGrace bounds how long Shutdown waits, once the connections are
+// closed, for the uploads they cut to be kept for resuming or aborted.
+const cutGrace = 30 * time.Second
 
 // idleConn closes a connection on which nothing arrived for idle.
 type idleConn struct {

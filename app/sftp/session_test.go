@@ -117,8 +117,9 @@ func TestOutOfOrderWrites(t *testing.T) {
 	g.mustNotExist(t, "rewrite.bin")
 }
 
-// Opening an existing file for writing without truncation, or to append,
-// is refused: the object would not be what the client thinks it wrote.
+// Opening an existing file for writing without truncation is refused: the
+// object would not be what the client thinks it wrote. Appending works
+// (written from the file's size), on the local store too.
 func TestWriteIntoExistingFileRefused(t *testing.T) {
 	g := startGateway(t, gatewayOptions{backend: "file"})
 	c := g.alice(t)
@@ -130,13 +131,23 @@ func TestWriteIntoExistingFileRefused(t *testing.T) {
 	if _, err := c.OpenFile("a.txt", os.O_WRONLY); err == nil || !strings.Contains(err.Error(), "existing file") {
 		t.Fatalf("open existing without truncation: %v", err)
 	}
-	if _, err := c.OpenFile("a.txt", os.O_WRONLY|os.O_APPEND); err == nil {
-		t.Fatal("append accepted")
-	}
 	if _, err := c.OpenFile("a.txt", os.O_WRONLY|os.O_CREATE|os.O_EXCL); err == nil {
 		t.Fatal("O_EXCL on an existing file accepted")
 	}
 	g.mustHave(t, "a.txt", old)
+	// Appending: a write anywhere but at the end is refused, naming the end.
+	f, err = c.OpenFile("a.txt", os.O_WRONLY|os.O_APPEND)
+	must(t, err)
+	_, err = f.WriteAt([]byte("x"), 0)
+	mustSay(t, err, "write from byte "+itoa(len(old)))
+	f.Close()
+	g.mustHave(t, "a.txt", old)
+	f, err = c.OpenFile("a.txt", os.O_WRONLY|os.O_APPEND)
+	must(t, err)
+	_, err = f.WriteAt([]byte(", and more"), int64(len(old)))
+	must(t, err)
+	must(t, f.Close())
+	g.mustHave(t, "a.txt", []byte("previous content, and more"))
 	// A new file needs no truncation flag.
 	f, err = c.OpenFile("new.txt", os.O_WRONLY|os.O_CREATE)
 	must(t, err)
