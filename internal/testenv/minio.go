@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -209,11 +210,18 @@ func (m *MinIO) NewBucket(t testing.TB) string {
 	var b [6]byte
 	rand.Read(b[:])
 	name := "test-" + hex.EncodeToString(b[:])
-	_, err := m.Client(t).CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)})
-	if err != nil {
-		t.Fatalf("create bucket: %v", err)
+	c := m.Client(t)
+	// MinIO can answer ready before its subsystems are: it then says
+	// XMinioServerNotInitialized (503) for a while. Wait that out.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		_, err := c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)})
+		if err == nil {
+			return name
+		}
+		if !strings.Contains(err.Error(), "XMinioServerNotInitialized") || time.Now().After(deadline) {
+			t.Fatalf("create bucket: %v", err)
+		}
 	}
-	return name
 }
 
 // IncompleteUploads lists the multipart uploads in progress in bucket.
