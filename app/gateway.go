@@ -77,6 +77,9 @@ func openStorage(ctx context.Context, cfg *config.Config, log *slog.Logger) (*st
 	} else if cfg.UploadStaleAge > 0 {
 		go abortStale(s3s, cfg.UploadStaleAge, log)
 	}
+	if cfg.ResumeWindow > 0 {
+		go sweepPending(s3s, log)
+	}
 	return st, nil
 }
 
@@ -98,6 +101,23 @@ func abortStale(s *s3store.Store, age time.Duration, log *slog.Logger) {
 		return
 	}
 	log.Info("stale incomplete multipart uploads cleared", "aborted", n, "older_than", age.String())
+}
+
+// sweepPending discards, every hour, the pending (cut, resumable) uploads
+// whose UPLOAD_RESUME_WINDOW ended, so S3 does not bill their parts until
+// the next start or the lifecycle rule.
+func sweepPending(s *s3store.Store, log *slog.Logger) {
+	for range time.Tick(time.Hour) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		_, n, err := s.SweepPending(ctx)
+		cancel()
+		switch {
+		case err != nil:
+			log.Warn("could not sweep pending uploads", "err", err)
+		case n > 0:
+			log.Info("pending uploads past their resume window discarded", "count", n)
+		}
+	}
 }
 
 // WritePrometheus implements promtext.Source: the upload buffer memory, the

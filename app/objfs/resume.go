@@ -46,6 +46,20 @@ func (v *View) Resume(ctx context.Context, p string, offset int64) (storage.Uplo
 	if err := v.checkNew(p); err != nil {
 		return nil, pathErr("upload", p, err)
 	}
+	// The checks Create makes: the name may have become a directory, or
+	// lost its parent, since the cut.
+	if Clean(p) == "/" {
+		return nil, pathErr("upload", p, ErrIsDir)
+	}
+	if err := v.needDir(ctx, path.Dir(Clean(p))); err != nil {
+		return nil, pathErr("upload", p, err)
+	}
+	switch k, err := v.kindOf(ctx, Clean(p)); {
+	case err != nil:
+		return nil, pathErr("upload", p, err)
+	case k == kindDir:
+		return nil, pathErr("upload", p, ErrIsDir)
+	}
 	r, ok := v.store().(storage.Resumer)
 	if !ok {
 		return nil, pathErr("upload", p, fmt.Errorf("%w: resuming an upload at byte %d", ErrNotSupported, offset))

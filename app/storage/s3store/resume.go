@@ -4,14 +4,16 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
 	"net/http"
-	"sort"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -71,7 +73,15 @@ type resumedFrom struct {
 	claim string
 }
 
-func stateKey(key string) string { return PendingPrefix + key }
+// stateKey names a key's state by the key's SHA-256: any key (up to S3's
+// 1024 bytes) has one of a fixed length. The state holds the key itself.
+func stateKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return PendingPrefix + hex.EncodeToString(sum[:])
+}
+
+// maxState bounds a state object (10,000 parts take about 1 MB).
+const maxState = 4 << 20
 
 // saveSnapshot records the hashing state at the end of part num (its bytes
 // are all hashed, none of the next part's yet).
@@ -97,16 +107,34 @@ func (u *upload) Suspend(ctx context.Context) error {
 	if u.finished {
 		return nil
 	}
-	if u.s.opts.ResumeWindow <= 0 || u.uploadID == "" {
+	if u.s.opts.ResumeWindow <= 0 || u.uploadID == "" || u.s.noState.Load() {
 		return u.Abort(ctx)
 	}
 	u.finished = true
-	u.wg.Wait()
+	// The parts in flight end (S3 keeps them) or, if S3 stalls, are
+	// cancelled after a while: what was sent by then is what is kept.
+	done := make(chan struct{})
+	go func() { u.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		u.cancel()
+		<-done
+	}
 	u.releaseBuf()
 	u.cancel()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute) // the client is gone; its context may be too
+	defer cancel()
 	st := u.state()
 	if st == nil {
 		return u.abortAndForget(ctx)
+	}
+	if u.resumed == nil {
+		// A new upload cut while an older one of the name was pending:
+		// this one is the newest write; the older one goes.
+		if old, _, err := u.s.loadState(ctx, u.key); err == nil && old.UploadID != u.uploadID {
+			_ = u.s.aborter.abort(old.Key, old.UploadID)
+		}
 	}
 	if err := u.s.putState(ctx, st, ""); err != nil {
 		if accessDenied(err) {
@@ -160,7 +188,7 @@ func (u *upload) state() *pendingState {
 func (u *upload) abortAndForget(ctx context.Context) error {
 	err := u.s.aborter.abort(u.key, u.uploadID)
 	if u.resumed != nil {
-		u.s.deleteState(ctx, u.key)
+		u.s.deleteState(ctx, u.key, "")
 	}
 	if err != nil {
 		return fmt.Errorf("upload %q: abort multipart upload (will retry): %w", u.key, classify(err))
@@ -173,6 +201,9 @@ func (s *Store) putState(ctx context.Context, st *pendingState, ifMatch string) 
 	body, err := json.Marshal(st)
 	if err != nil {
 		return err
+	}
+	if len(body) > maxState {
+		return fmt.Errorf("state of %d parts is %d bytes, over %d", len(st.Parts), len(body), maxState)
 	}
 	in := &s3.PutObjectInput{Bucket: &s.opts.Bucket, Key: aws.String(stateKey(st.Key)), Body: bytes.NewReader(body),
 		ContentLength: aws.Int64(int64(len(body))), ContentType: aws.String("application/json")}
@@ -192,6 +223,9 @@ func (s *Store) putState(ctx context.Context, st *pendingState, ifMatch string) 
 // loadState reads the pending state of key and its ETag (ErrNotExist if
 // there is none, or it expired: then it is discarded).
 func (s *Store) loadState(ctx context.Context, key string) (*pendingState, string, error) {
+	if s.noState.Load() {
+		return nil, "", storage.ErrNotExist
+	}
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.opts.Bucket, Key: aws.String(stateKey(key))})
 	if err != nil {
 		if isNotFound(err) {
@@ -204,28 +238,52 @@ func (s *Store) loadState(ctx context.Context, key string) (*pendingState, strin
 		return nil, "", classify(err)
 	}
 	defer out.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(out.Body, 1<<20))
+	body, err := io.ReadAll(io.LimitReader(out.Body, maxState+1))
 	if err != nil {
 		return nil, "", classify(err)
 	}
 	st := &pendingState{}
+	if len(body) > maxState {
+		// Never written by this gateway: leave it (and its upload) to the
+		// lifecycle rules rather than guess.
+		s.opts.Logger.Warn("pending upload state too large: ignored", "key", key, "bytes", len(body))
+		return nil, "", storage.ErrNotExist
+	}
 	if err := json.Unmarshal(body, st); err != nil || st.Key != key || st.UploadID == "" {
 		s.opts.Logger.Warn("unreadable pending upload state: discarded", "key", key, "error", err)
-		s.deleteState(ctx, key)
+		if err == nil && st.UploadID != "" && st.Key != "" {
+			_ = s.aborter.abort(st.Key, st.UploadID)
+		}
+		s.deleteState(ctx, key, aws.ToString(out.ETag))
 		return nil, "", storage.ErrNotExist
 	}
+	etag := aws.ToString(out.ETag)
 	if time.Now().After(st.Expires) {
-		s.forget(ctx, st, "its resume window ended")
+		s.forget(ctx, st, etag, "its resume window ended")
 		return nil, "", storage.ErrNotExist
 	}
-	return st, aws.ToString(out.ETag), nil
+	return st, etag, nil
 }
 
-// forget aborts a pending upload and deletes its state.
-func (s *Store) forget(ctx context.Context, st *pendingState, why string) {
+// forget aborts a pending upload and deletes its state (that version of it).
+func (s *Store) forget(ctx context.Context, st *pendingState, etag, why string) {
 	_ = s.aborter.abort(st.Key, st.UploadID)
-	s.deleteState(ctx, st.Key)
+	s.deleteState(ctx, st.Key, etag)
 	s.opts.Logger.Info("pending upload discarded", "key", st.Key, "offset", st.Offset, "reason", why)
+}
+
+// discardReplaced drops the pending upload of key that a new upload, just
+// committed, replaced: only one cut before that commit (a newer cut of the
+// name is the newest write and stays).
+func (s *Store) discardReplaced(key string) {
+	committed := time.Now()
+	ctx, cancel := backgroundCtx(time.Minute)
+	defer cancel()
+	st, etag, err := s.loadState(ctx, key)
+	if err != nil || !st.Suspended.Before(committed) || (st.Claim != "" && time.Since(st.ClaimedAt) < claimLease) {
+		return
+	}
+	s.forget(ctx, st, etag, "a new upload of the name replaced it")
 }
 
 // stateDenied says, once, that the credentials cannot reach the state
@@ -236,9 +294,21 @@ func (s *Store) stateDenied(err error) {
 	}
 }
 
-func (s *Store) deleteState(ctx context.Context, key string) {
-	_, err := s.client.DeleteObject(context.WithoutCancel(ctx), &s3.DeleteObjectInput{Bucket: &s.opts.Bucket, Key: aws.String(stateKey(key))})
-	if err != nil {
+// deleteState deletes key's state; with etag, only that version of it (S3
+// honours If-Match on delete; for servers that ignore it, the state is read
+// again first and left alone if it changed).
+func (s *Store) deleteState(ctx context.Context, key, etag string) {
+	ctx = context.WithoutCancel(ctx)
+	in := &s3.DeleteObjectInput{Bucket: &s.opts.Bucket, Key: aws.String(stateKey(key))}
+	if etag != "" {
+		head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.opts.Bucket, Key: in.Key})
+		if err != nil || aws.ToString(head.ETag) != etag {
+			return // gone, or rewritten by a newer cut
+		}
+		in.IfMatch = &etag
+	}
+	_, err := s.client.DeleteObject(ctx, in)
+	if err != nil && httpStatus(err) != http.StatusPreconditionFailed {
 		s.opts.Logger.Warn("could not delete a pending upload's state", "key", key, "error", classify(err))
 	}
 }
@@ -270,7 +340,7 @@ func (s *Store) Discard(ctx context.Context, key string) error {
 	if err != nil {
 		return fmt.Errorf("pending upload of %q: %w", key, err)
 	}
-	s.forget(ctx, st, "discarded by a new upload or a cancel")
+	s.forget(ctx, st, "", "discarded by a new upload or a cancel")
 	return nil
 }
 
@@ -292,53 +362,88 @@ func (s *Store) Resume(ctx context.Context, key string, offset int64) (storage.U
 	if st.Claim != "" && time.Since(st.ClaimedAt) < claimLease {
 		return nil, fmt.Errorf("resume %q: %w", key, storage.ErrResuming)
 	}
-	// Are the parts still there (the upload may have been aborted by a
-	// lifecycle rule or the stale cleanup)?
-	if err := s.checkParts(ctx, st); err != nil {
-		s.forget(ctx, st, err.Error())
+	// Is an object of the name newer than the cut (a write the discard
+	// did not reach)? Then the pending upload is not the newest write.
+	if head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.opts.Bucket, Key: &key}); err == nil &&
+		head.LastModified != nil && head.LastModified.After(st.Suspended) {
+		s.forget(ctx, st, etag, "a newer upload of the name exists")
 		return nil, fmt.Errorf("resume %q: %w", key, storage.ErrNotExist)
 	}
-	st.Claim, st.ClaimedAt = rand.Text(), time.Now().UTC()
-	if err := s.putState(ctx, st, etag); err != nil {
+	// Are the parts still there (the upload may have been aborted by a
+	// lifecycle rule or the stale cleanup), and is nobody still sending
+	// parts to it under an old claim?
+	newest, err := s.checkParts(ctx, st)
+	switch {
+	case errors.Is(err, errPartsGone):
+		s.forget(ctx, st, etag, err.Error())
+		return nil, fmt.Errorf("resume %q: %w", key, storage.ErrNotExist)
+	case err != nil:
 		return nil, fmt.Errorf("resume %q: %w", key, err)
+	case st.Claim != "" && time.Since(newest) < claimLease:
+		return nil, fmt.Errorf("resume %q: %w", key, storage.ErrResuming)
 	}
 	u, err := s.continueFrom(ctx, st)
 	if err != nil {
+		return nil, fmt.Errorf("resume %q: %w", key, err)
+	}
+	now := time.Now().UTC()
+	st.Claim, st.ClaimedAt, st.Expires = rand.Text(), now, now.Add(s.opts.ResumeWindow)
+	if err := s.putState(ctx, st, etag); err != nil {
+		u.cancel()
 		return nil, fmt.Errorf("resume %q: %w", key, err)
 	}
 	s.opts.Logger.Info("upload resumed", "key", key, "offset", st.Offset, "parts", len(st.Parts))
 	return u, nil
 }
 
-// checkParts fails unless S3 still holds the state's parts, unchanged.
-func (s *Store) checkParts(ctx context.Context, st *pendingState) error {
-	held := map[int32]string{}
+// errPartsGone: S3 no longer holds the parts a pending state names.
+var errPartsGone = errors.New("its parts are gone or changed")
+
+// checkParts fails with errPartsGone unless S3 still holds the state's
+// parts, unchanged; it returns when the newest part arrived. Credentials
+// that may not list parts skip the check (CompleteMultipartUpload checks
+// every part's ETag anyway).
+func (s *Store) checkParts(ctx context.Context, st *pendingState) (time.Time, error) {
+	held, newest := map[int32]string{}, time.Time{}
 	p := s3.NewListPartsPaginator(s.client, &s3.ListPartsInput{Bucket: &s.opts.Bucket, Key: &st.Key, UploadId: &st.UploadID})
 	for p.HasMorePages() {
 		out, err := p.NextPage(ctx)
-		if err != nil {
-			if isNotFound(err) || httpStatus(err) == http.StatusNotFound {
-				return errors.New("its multipart upload is gone")
-			}
-			return classify(err)
+		switch {
+		case err != nil && (isNotFound(err) || httpStatus(err) == http.StatusNotFound):
+			return newest, errPartsGone
+		case err != nil && accessDenied(err):
+			return newest, nil
+		case err != nil:
+			return newest, classify(err)
 		}
 		for _, part := range out.Parts {
-			held[aws.ToInt32(part.PartNumber)] = aws.ToString(part.ETag)
+			held[aws.ToInt32(part.PartNumber)] = strings.Trim(aws.ToString(part.ETag), `"`)
+			if part.LastModified != nil && part.LastModified.After(newest) {
+				newest = *part.LastModified
+			}
 		}
 	}
 	for _, part := range st.Parts {
-		if held[part.N] != part.ETag {
-			return fmt.Errorf("part %d is not as it was left", part.N)
+		if held[part.N] != strings.Trim(part.ETag, `"`) {
+			return newest, fmt.Errorf("%w: part %d", errPartsGone, part.N)
 		}
 	}
-	return nil
+	return newest, nil
 }
 
 // continueFrom builds the upload that goes on from a pending state.
 func (s *Store) continueFrom(ctx context.Context, st *pendingState) (*upload, error) {
-	sums, err := digest.Resume(s.opts.Checksums, st.Sums)
+	// Only the algorithms both configured now and saved at the cut can
+	// cover the whole file (CHECKSUMS may have changed in between).
+	var algs []digest.Algorithm
+	for _, a := range s.opts.Checksums {
+		if _, ok := st.Sums[a]; ok {
+			algs = append(algs, a)
+		}
+	}
+	sums, err := digest.Resume(algs, st.Sums)
 	if err != nil {
-		return nil, fmt.Errorf("checksums: %w (was CHECKSUMS changed?)", err)
+		return nil, fmt.Errorf("checksums: %w", err)
 	}
 	full := crc32.New(castagnoli)
 	if err := full.(encoding.BinaryUnmarshaler).UnmarshalBinary(st.CRC32C); err != nil {
@@ -347,7 +452,7 @@ func (s *Store) continueFrom(ctx context.Context, st *pendingState) (*upload, er
 	uctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	u := &upload{
 		s: s, key: st.Key, ctx: uctx, cancel: cancel, partDone: make(chan struct{}, 1),
-		sums: sums, full: full, uploadID: st.UploadID, fullObject: st.FullObject,
+		sums: sums, full: full, part: crc32.New(castagnoli), uploadID: st.UploadID, fullObject: st.FullObject,
 		nextNum: int32(len(st.Parts)) + 1, written: st.Offset,
 		partSizes: map[int32]int64{}, snaps: map[int32]*snapshot{}, resumed: &resumedFrom{claim: st.Claim},
 	}
@@ -362,23 +467,38 @@ func (s *Store) continueFrom(ctx context.Context, st *pendingState) (*upload, er
 	return u, nil
 }
 
-// sweepPending discards pending uploads whose window ended (at start, with
-// the stale-upload cleanup). It returns how many.
-func (s *Store) sweepPending(ctx context.Context) (int, error) {
-	n := 0
-	var keys []string
-	err := s.List(ctx, PendingPrefix, storage.ListOptions{Recursive: true}, func(o storage.Object) error {
-		keys = append(keys, o.Key[len(PendingPrefix):])
+// SweepPending discards the pending uploads whose window ended (the
+// gateway calls it at start and every hour) and returns the upload ids of
+// those still pending, which the stale cleanup must leave alone.
+func (s *Store) SweepPending(ctx context.Context) (live map[string]bool, discarded int, err error) {
+	if s.opts.ResumeWindow <= 0 || s.noState.Load() {
+		return nil, 0, nil
+	}
+	var names []string
+	err = s.List(ctx, PendingPrefix, storage.ListOptions{Recursive: true}, func(o storage.Object) error {
+		names = append(names, o.Key)
 		return nil
 	})
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if _, _, err := s.loadState(ctx, k); errors.Is(err, storage.ErrNotExist) {
-			n++ // expired or unreadable: discarded by loadState
+	live = map[string]bool{}
+	for _, name := range names {
+		out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.opts.Bucket, Key: &name})
+		if err != nil {
+			continue
+		}
+		st := &pendingState{}
+		derr := json.NewDecoder(io.LimitReader(out.Body, maxState)).Decode(st)
+		out.Body.Close()
+		if derr != nil || st.Key == "" || stateKey(st.Key) != name {
+			continue
+		}
+		if _, _, err := s.loadState(ctx, st.Key); err == nil {
+			live[st.UploadID] = true
+		} else if errors.Is(err, storage.ErrNotExist) {
+			discarded++
 		}
 	}
-	return n, nil
+	return live, discarded, nil
 }

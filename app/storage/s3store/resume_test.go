@@ -7,9 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/ftps3/ftps3/app/storage"
 	"github.com/ftps3/ftps3/app/storage/bufpool"
@@ -228,5 +232,107 @@ func waitFor(t *testing.T, ok func() bool) {
 			t.Fatal("condition not reached in 10 s")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A cut of a new upload while an older one of the name is pending makes
+// the new one pending; the commit of a new upload drops an older pending
+// one, never a newer.
+func TestNewestWriteOfANameWins(t *testing.T) {
+	m := testenv.SharedMinIO(t)
+	s, bucket := newStore(t, m, s3store.Options{ResumeWindow: time.Hour})
+	ctx := context.Background()
+	a, b := make([]byte, part+1), make([]byte, 2*part+1)
+	rand.Read(a)
+	rand.Read(b)
+	cut(t, s, "k", a)
+	cut(t, s, "k", b) // the newer cut replaces the older
+	if p, err := s.Pending(ctx, "k"); err != nil || p.Offset != 2*part {
+		t.Fatalf("pending %+v, %v: want the newer cut's %d", p, err, 2*part)
+	}
+	waitFor(t, func() bool { return len(m.IncompleteUploads(t, bucket)) == 1 })
+
+	// A commit, then at once another cut: the commit's clean-up must not
+	// take the newer pending upload.
+	must(t, put(t, s, "k", []byte("committed")))
+	cut(t, s, "k", a)
+	time.Sleep(500 * time.Millisecond) // the commit's clean-up runs in the background
+	if p, err := s.Pending(ctx, "k"); err != nil || p.Offset != part {
+		t.Fatalf("pending %+v, %v: the cut after the commit was taken", p, err)
+	}
+	u, err := s.Resume(ctx, "k", part)
+	must(t, err)
+	_, err = u.Write(a[part:])
+	must(t, err)
+	must(t, u.Commit(ctx))
+	if !bytes.Equal(content(t, s, "k"), a) {
+		t.Fatal("object differs")
+	}
+	waitFor(t, func() bool { return len(m.IncompleteUploads(t, bucket)) == 0 })
+}
+
+// An object written after the cut (by another program) is newer than the
+// pending upload: resuming it would replace that object with older bytes.
+func TestNoResumeOverANewerObject(t *testing.T) {
+	m := testenv.SharedMinIO(t)
+	s, bucket := newStore(t, m, s3store.Options{ResumeWindow: time.Hour})
+	data := make([]byte, part+1)
+	rand.Read(data)
+	cut(t, s, "k", data)
+	time.Sleep(1100 * time.Millisecond) // S3 times have one-second resolution
+	_, err := m.Client(t).PutObject(context.Background(), &s3.PutObjectInput{Bucket: &bucket, Key: aws.String("k"), Body: strings.NewReader("newer")})
+	must(t, err)
+	if _, err := s.Resume(context.Background(), "k", part); !errors.Is(err, storage.ErrNotExist) {
+		t.Fatalf("resume over a newer object: %v", err)
+	}
+	if string(content(t, s, "k")) != "newer" {
+		t.Fatal("the newer object changed")
+	}
+}
+
+// The algorithms recorded may change between a cut and its resume: the
+// resumed upload records those that cover the whole file.
+func TestResumeAfterChecksumsChanged(t *testing.T) {
+	m := testenv.SharedMinIO(t)
+	s, bucket := newStore(t, m, s3store.Options{ResumeWindow: time.Hour, Checksums: []digest.Algorithm{digest.SHA256, digest.MD5}})
+	data := make([]byte, part+77)
+	rand.Read(data)
+	cut(t, s, "k", data[:part+5])
+	s2, err := s3store.New(m.Client(t), s3store.Options{Bucket: bucket, Pool: bufpool.New(64 << 20), PartSize: part,
+		ResumeWindow: time.Hour, Checksums: []digest.Algorithm{digest.SHA256, digest.SHA1}})
+	must(t, err)
+	u, err := s2.Resume(context.Background(), "k", part)
+	must(t, err)
+	_, err = u.Write(data[part:])
+	must(t, err)
+	must(t, u.Commit(context.Background()))
+	got, err := s2.Sums(context.Background(), "k")
+	must(t, err)
+	if want := wantSums(data); len(got) != 1 || got[digest.SHA256] != want[digest.SHA256] {
+		t.Fatalf("sums %v: want only the whole file's sha256 %s", got, want[digest.SHA256])
+	}
+}
+
+// A resume claimed near the end of the window keeps the upload alive: the
+// window starts again at the claim.
+func TestClaimExtendsTheWindow(t *testing.T) {
+	m := testenv.SharedMinIO(t)
+	s, _ := newStore(t, m, s3store.Options{ResumeWindow: 2 * time.Second})
+	key := strings.Repeat("long/", 200) + "name" // 1004 bytes: the state's name is fixed-length
+	data := make([]byte, part+9)
+	rand.Read(data)
+	cut(t, s, key, data)
+	time.Sleep(1500 * time.Millisecond)
+	u, err := s.Resume(context.Background(), key, part)
+	must(t, err)
+	time.Sleep(1000 * time.Millisecond) // past the first window
+	if _, err := s.Pending(context.Background(), key); err != nil {
+		t.Fatalf("the claimed upload expired: %v", err)
+	}
+	_, err = u.Write(data[part:])
+	must(t, err)
+	must(t, u.Commit(context.Background()))
+	if !bytes.Equal(content(t, s, key), data) {
+		t.Fatal("object differs")
 	}
 }

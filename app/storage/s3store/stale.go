@@ -21,9 +21,11 @@ func (s *Store) AbortStale(ctx context.Context, olderThan time.Duration) (int, e
 	if s.opts.ResumeWindow > olderThan {
 		return 0, fmt.Errorf("stale age %s is shorter than the resume window %s: pending uploads would be taken", olderThan, s.opts.ResumeWindow)
 	}
-	if n, err := s.sweepPending(ctx); err != nil {
+	live, n, err := s.SweepPending(ctx)
+	if err != nil {
 		return 0, fmt.Errorf("sweep pending uploads: %w", err)
-	} else if n > 0 {
+	}
+	if n > 0 {
 		s.opts.Logger.Info("discarded pending uploads whose resume window ended", "count", n)
 	}
 	cutoff := time.Now().Add(-olderThan)
@@ -39,6 +41,9 @@ func (s *Store) AbortStale(ctx context.Context, olderThan time.Duration) (int, e
 				continue
 			}
 			key, id := aws.ToString(u.Key), aws.ToString(u.UploadId)
+			if live[id] {
+				continue // kept for resuming
+			}
 			last, err := s.lastPartTime(ctx, key, id)
 			if err != nil {
 				return aborted, err

@@ -43,6 +43,7 @@ func put(t *testing.T, s storage.Store, key string, data []byte) error {
 	}
 	for off := 0; off < len(data); off += 100_003 {
 		if _, err := u.Write(data[off:min(off+100_003, len(data))]); err != nil {
+			_ = u.Abort(context.Background()) // as a front door does
 			return err
 		}
 	}
@@ -231,6 +232,29 @@ func TestUploadsWithoutTaggingPermission(t *testing.T) {
 	}
 }
 
+// An AccessDenied that is not about tags (a key the policy does not cover)
+// fails that upload and leaves tagging on for the others.
+func TestUnrelatedAccessDeniedKeepsTags(t *testing.T) {
+	m := testenv.SharedMinIO(t)
+	s, logs := fronted(t, m, s3store.Options{Checksums: digest.All}, func(r *http.Request) (int, string) {
+		if strings.Contains(r.URL.Path, "forbidden") {
+			return http.StatusForbidden, "AccessDenied"
+		}
+		return 0, ""
+	})
+	if err := put(t, s, "forbidden/f", []byte("x")); err == nil {
+		t.Fatal("an upload the policy refuses was stored")
+	}
+	data := []byte("allowed")
+	must(t, put(t, s, "ok/f", data))
+	if got, err := s.Sums(context.Background(), "ok/f"); err != nil || fmt.Sprint(got) != fmt.Sprint(wantSums(data)) {
+		t.Fatalf("sums %v (%v): tagging was turned off by an unrelated refusal", got, err)
+	}
+	if strings.Contains(logs.String(), "s3:PutObjectTagging") {
+		t.Fatalf("logged a missing tagging permission:\n%s", logs)
+	}
+}
+
 // A server that does not take full-object checksums: multipart uploads go
 // on with per-part CRC32C.
 func TestServerWithoutFullObjectChecksums(t *testing.T) {
@@ -253,5 +277,15 @@ func TestServerWithoutFullObjectChecksums(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "refuses full-object checksums"); n != 1 {
 		t.Errorf("logged %d times, want once:\n%s", n, logs)
+	}
+	// Without the whole-object check, each part's CRC32C is still the one
+	// of the bytes as they arrived: a part changed afterwards is refused.
+	data := make([]byte, 12<<20)
+	rand.Read(data)
+	s3store.SetBeforeSend(func(body []byte) { body[7] ^= 1 })
+	err := put(t, s, "big", data)
+	s3store.SetBeforeSend(nil)
+	if !errors.Is(err, storage.ErrChecksumMismatch) {
+		t.Fatalf("a part changed after hashing: %v, want ErrChecksumMismatch", err)
 	}
 }

@@ -24,6 +24,12 @@ import (
 // for single-request uploads). CopyObject copies them with the object.
 const tagPrefix = "ftps3-"
 
+// etagTag names the ETag of the version a multipart upload's tags were
+// written for: another upload of the key could complete between ours and
+// its tagging (on an unversioned bucket the tags would then land on that
+// object); Sums trusts such tags only on the object with that ETag.
+const etagTag = tagPrefix + "etag"
+
 // tagging is the x-amz-tagging value for sums ("" for none).
 func tagging(sums digest.Sums) string {
 	v := url.Values{}
@@ -38,19 +44,21 @@ func tagging(sums digest.Sums) string {
 // tag records the digests of a completed multipart upload. A failure is
 // logged, not returned: the object is complete and correct, it only lacks
 // the tags (a checksum question about it is then answered "not recorded").
-func (s *Store) tag(ctx context.Context, key string, sums digest.Sums) {
+func (s *Store) tag(ctx context.Context, key, versionID, etag string, sums digest.Sums) {
 	if len(sums) == 0 || s.noTags.Load() {
 		return
 	}
-	var set []types.Tag
+	set := []types.Tag{{Key: aws.String(etagTag), Value: aws.String(strings.Trim(etag, `"`))}}
 	for _, a := range digest.All {
 		if v, ok := sums[a]; ok {
 			set = append(set, types.Tag{Key: aws.String(tagPrefix + string(a)), Value: aws.String(v)})
 		}
 	}
-	_, err := s.client.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{
-		Bucket: &s.opts.Bucket, Key: &key, Tagging: &types.Tagging{TagSet: set},
-	})
+	in := &s3.PutObjectTaggingInput{Bucket: &s.opts.Bucket, Key: &key, Tagging: &types.Tagging{TagSet: set}}
+	if versionID != "" && versionID != "null" {
+		in.VersionId = &versionID
+	}
+	_, err := s.client.PutObjectTagging(ctx, in)
 	switch {
 	case err != nil && accessDenied(err):
 		s.tagsDenied(err)
@@ -78,7 +86,10 @@ func (s *Store) createMultipart(ctx context.Context, key string) (id string, ful
 		in.ChecksumType = types.ChecksumTypeFullObject
 		out, err := s.client.CreateMultipartUpload(ctx, in)
 		if err == nil {
-			return aws.ToString(out.UploadId), true, nil
+			// Only a server that says it took the type checks it (others
+			// would check the CRC32C sent at completion as a checksum of
+			// part checksums, and refuse every upload).
+			return aws.ToString(out.UploadId), out.ChecksumType == types.ChecksumTypeFullObject, nil
 		}
 		if !refusedArgument(err) {
 			return "", false, err
@@ -119,15 +130,17 @@ func (s *Store) Sums(ctx context.Context, key string) (digest.Sums, error) {
 	if err != nil && !accessDenied(err) { // may not read tags: S3's own checksum may still tell
 		return nil, err
 	}
-	sums := digest.Sums{}
+	sums, etag := digest.Sums{}, ""
 	for _, t := range tags {
-		a, ok := strings.CutPrefix(aws.ToString(t.Key), tagPrefix)
-		if ok && digest.Valid(digest.Algorithm(a), aws.ToString(t.Value)) {
-			sums[digest.Algorithm(a)] = aws.ToString(t.Value)
+		k, v := aws.ToString(t.Key), aws.ToString(t.Value)
+		if k == etagTag {
+			etag = v
+		} else if a, ok := strings.CutPrefix(k, tagPrefix); ok && digest.Valid(digest.Algorithm(a), v) {
+			sums[digest.Algorithm(a)] = v
 		}
 	}
-	if _, ok := sums[digest.SHA256]; ok {
-		return sums, nil
+	if _, ok := sums[digest.SHA256]; ok && etag == "" {
+		return sums, nil // set with the object itself (a single PutObject)
 	}
 	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{
 		Bucket: &s.opts.Bucket, Key: &key, ChecksumMode: types.ChecksumModeEnabled,
@@ -138,8 +151,14 @@ func (s *Store) Sums(ctx context.Context, key string) (digest.Sums, error) {
 		}
 		return nil, fmt.Errorf("sums of %q: %w", key, classify(err))
 	}
-	if v := wholeSHA256(out); v != "" {
-		sums[digest.SHA256] = v
+	if etag != "" && etag != strings.Trim(aws.ToString(out.ETag), `"`) {
+		s.opts.Logger.Warn("checksum tags written for another version of the object: ignored", "key", key)
+		sums = digest.Sums{}
+	}
+	if _, ok := sums[digest.SHA256]; !ok {
+		if v := wholeSHA256(out); v != "" {
+			sums[digest.SHA256] = v
+		}
 	}
 	return sums, nil
 }

@@ -10,9 +10,9 @@ import (
 	"hash/crc32"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -55,6 +55,7 @@ type upload struct {
 
 	sums *digest.Hasher // nil when no digests are recorded
 	full hash.Hash32    // CRC32C of everything written
+	part hash.Hash32    // CRC32C of the part being filled
 
 	ctx    context.Context // cancelled by Abort or by a failed part
 	cancel context.CancelFunc
@@ -85,20 +86,11 @@ func (s *Store) Create(ctx context.Context, key string) (storage.Upload, error) 
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
-	if s.opts.ResumeWindow > 0 {
-		// A new upload of the name without an offset replaces a pending
-		// one: drop it (in the background: it is not in the data's way).
-		go func() {
-			dctx, cancel := backgroundCtx(time.Minute)
-			defer cancel()
-			_ = s.Discard(dctx, key)
-		}()
-	}
 	uctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	return &upload{
 		s: s, key: key, ctx: uctx, cancel: cancel, nextNum: 1,
 		partDone: make(chan struct{}, 1),
-		sums:     digest.New(s.opts.Checksums), full: crc32.New(castagnoli),
+		sums:     digest.New(s.opts.Checksums), full: crc32.New(castagnoli), part: crc32.New(castagnoli),
 		partSizes: map[int32]int64{}, snaps: map[int32]*snapshot{},
 	}, nil
 }
@@ -173,6 +165,7 @@ func (u *upload) ReadFrom(r io.Reader) (int64, error) {
 func (u *upload) hash(p []byte) {
 	u.sums.Write(p)
 	u.full.Write(p)
+	u.part.Write(p)
 }
 
 // beforeSend, when set (by tests), sees each body just before it is sent:
@@ -234,6 +227,9 @@ func (u *upload) sendPart() error {
 		}
 	}
 	num, buf, data := u.nextNum, u.buf, u.buf[:u.fill]
+	// The part's CRC32C as its bytes arrived, not as they are when sent.
+	sum := crcString(u.part.Sum32())
+	u.part.Reset()
 	if u.s.opts.ResumeWindow > 0 {
 		u.saveSnapshot(num, int64(len(data))) // resume.go
 	}
@@ -252,7 +248,6 @@ func (u *upload) sendPart() error {
 		}()
 		defer u.s.opts.Pool.Put(buf)
 		sending(data)
-		sum := crc32c(data)
 		out, err := u.s.client.UploadPart(u.ctx, &s3.UploadPartInput{
 			Bucket: &u.s.opts.Bucket, Key: &u.key, UploadId: &u.uploadID,
 			PartNumber: aws.Int32(num), Body: bytes.NewReader(data),
@@ -291,8 +286,13 @@ func (u *upload) Commit(ctx context.Context) error {
 	}
 	u.finished = true
 	u.cancel()
-	if u.resumed != nil {
-		u.s.deleteState(ctx, u.key)
+	switch {
+	case u.resumed != nil:
+		u.s.deleteState(ctx, u.key, "")
+	case u.s.opts.ResumeWindow > 0 && !strings.HasSuffix(u.key, "/"):
+		// A new upload of the name without an offset replaces a pending
+		// one: drop it, after the 226 (resume.go).
+		go u.s.discardReplaced(u.key)
 	}
 	return nil
 }
@@ -312,19 +312,22 @@ func (u *upload) commit(ctx context.Context) error {
 		if raw, ok := u.sums.Raw(digest.SHA256); ok {
 			in.ChecksumAlgorithm, in.ChecksumSHA256 = types.ChecksumAlgorithmSha256, aws.String(base64.StdEncoding.EncodeToString(raw))
 		} else {
-			in.ChecksumAlgorithm, in.ChecksumCRC32C = types.ChecksumAlgorithmCrc32c, aws.String(u.fullCRC())
+			in.ChecksumAlgorithm, in.ChecksumCRC32C = types.ChecksumAlgorithmCrc32c, aws.String(crcString(u.full.Sum32()))
 		}
 		if tags := tagging(u.sums.Sums()); tags != "" && !u.s.noTags.Load() {
 			in.Tagging = &tags
 		}
 		sending(data)
 		_, err := u.s.client.PutObject(ctx, in, unsignedPayload)
-		if err != nil && in.Tagging != nil && accessDenied(err) {
+		if err != nil && in.Tagging != nil && (accessDenied(err) || refusedArgument(err)) {
 			// Credentials that may put objects but not tag them (a policy
-			// written for aioftps3): store the file, without its sums.
-			u.s.tagsDenied(err)
+			// written for aioftps3), or a server without tags: store the
+			// file without its sums; if that works, tagging was the reason.
+			first := err
 			in.Tagging, in.Body = nil, bytes.NewReader(data)
-			_, err = u.s.client.PutObject(ctx, in, unsignedPayload)
+			if _, err = u.s.client.PutObject(ctx, in, unsignedPayload); err == nil {
+				u.s.tagsDenied(first)
+			}
 		}
 		u.releaseBuf()
 		if err != nil {
@@ -350,22 +353,17 @@ func (u *upload) commit(ctx context.Context) error {
 		MpuObjectSize:   aws.Int64(u.written),
 	}
 	if u.fullObject {
-		in.ChecksumType, in.ChecksumCRC32C = types.ChecksumTypeFullObject, aws.String(u.fullCRC())
+		in.ChecksumType, in.ChecksumCRC32C = types.ChecksumTypeFullObject, aws.String(crcString(u.full.Sum32()))
 	}
-	_, err := u.s.client.CompleteMultipartUpload(ctx, in)
+	out, err := u.s.client.CompleteMultipartUpload(ctx, in)
 	if err != nil {
 		return fmt.Errorf("upload %q: complete multipart upload: %w", u.key, classify(err))
 	}
 	// The digests are known only now, after the multipart upload's metadata
-	// was fixed: they become the object's tags (tags.go).
-	u.s.tag(ctx, u.key, u.sums.Sums())
+	// was fixed: they become the object's tags (tags.go), with the ETag of
+	// this version, so that they are never taken for another's.
+	u.s.tag(ctx, u.key, aws.ToString(out.VersionId), aws.ToString(out.ETag), u.sums.Sums())
 	return nil
-}
-
-func (u *upload) fullCRC() string {
-	var b [4]byte
-	binary.BigEndian.PutUint32(b[:], u.full.Sum32())
-	return base64.StdEncoding.EncodeToString(b[:])
 }
 
 // Abort implements storage.Upload: stop the parts in flight, then abort the
@@ -392,9 +390,9 @@ func (u *upload) releaseBuf() {
 	}
 }
 
-func crc32c(data []byte) string {
+func crcString(sum uint32) string {
 	var b [4]byte
-	binary.BigEndian.PutUint32(b[:], crc32.Checksum(data, castagnoli))
+	binary.BigEndian.PutUint32(b[:], sum)
 	return base64.StdEncoding.EncodeToString(b[:])
 }
 
