@@ -9,8 +9,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-
-	"github.com/ftps3/ftps3/app/storage/digest"
 )
 
 // Copy implements storage.Store: CopyObject up to 5 GiB, UploadPartCopy
@@ -32,15 +30,7 @@ func (s *Store) Copy(ctx context.Context, src, dst string) error {
 	if err != nil && !accessDenied(err) { // may not read tags: copy without them
 		return fmt.Errorf("copy %q: %w", src, err)
 	}
-	sums, pinned := digest.Sums{}, false
-	for _, t := range tags {
-		k, v := aws.ToString(t.Key), aws.ToString(t.Value)
-		if k == etagTag {
-			pinned = true
-		} else if a, ok := strings.CutPrefix(k, tagPrefix); ok && digest.Valid(digest.Algorithm(a), v) {
-			sums[digest.Algorithm(a)] = v
-		}
-	}
+	sums, pinnedTo := sumsOf(tags)
 	var version, etag string
 	if obj.Size <= s.opts.CopyLimit {
 		out, err := s.client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: &s.opts.Bucket, Key: &dst, CopySource: &source})
@@ -60,7 +50,7 @@ func (s *Store) Copy(ctx context.Context, src, dst string) error {
 			return err
 		}
 	}
-	if pinned {
+	if pinnedTo != "" {
 		s.tag(ctx, dst, version, etag, sums)
 	}
 	return nil

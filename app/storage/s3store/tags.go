@@ -130,15 +130,7 @@ func (s *Store) Sums(ctx context.Context, key string) (digest.Sums, error) {
 	if err != nil && !accessDenied(err) { // may not read tags: S3's own checksum may still tell
 		return nil, err
 	}
-	sums, etag := digest.Sums{}, ""
-	for _, t := range tags {
-		k, v := aws.ToString(t.Key), aws.ToString(t.Value)
-		if k == etagTag {
-			etag = v
-		} else if a, ok := strings.CutPrefix(k, tagPrefix); ok && digest.Valid(digest.Algorithm(a), v) {
-			sums[digest.Algorithm(a)] = v
-		}
-	}
+	sums, etag := sumsOf(tags)
 	if _, ok := sums[digest.SHA256]; ok && etag == "" {
 		return sums, nil // set with the object itself (a single PutObject)
 	}
@@ -161,6 +153,21 @@ func (s *Store) Sums(ctx context.Context, key string) (digest.Sums, error) {
 		}
 	}
 	return sums, nil
+}
+
+// sumsOf reads the recorded digests from an object's tags, and the ETag
+// they are pinned to ("" for tags set with the object itself).
+func sumsOf(tags []types.Tag) (sums digest.Sums, etag string) {
+	sums = digest.Sums{}
+	for _, t := range tags {
+		k, v := aws.ToString(t.Key), aws.ToString(t.Value)
+		if k == etagTag {
+			etag = v
+		} else if a, ok := strings.CutPrefix(k, tagPrefix); ok && digest.Valid(digest.Algorithm(a), v) {
+			sums[digest.Algorithm(a)] = v
+		}
+	}
+	return sums, etag
 }
 
 // wholeSHA256 is the object's SHA-256 as S3 keeps it, if that is a digest of
