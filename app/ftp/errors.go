@@ -19,8 +19,8 @@ import (
 // transfer) when the store is unavailable or found the bytes changed on
 // their way and a retry may work, 504 for a checksum that cannot be
 // answered as asked (hash.go), 554 for a REST offset the transfer cannot
-// start at, 450 for an upload another session is resuming (resume.go), 550
-// otherwise.
+// start at (or an APPE that would not continue where SIZE said), 450 for
+// an upload another session is resuming (resume.go), 550 otherwise.
 
 // clientError is an error as the client sees it.
 type clientError struct {
@@ -76,6 +76,8 @@ func (ss *session) forClient(err error, transfer bool) error {
 	case errors.Is(err, objfs.ErrBadOffset) && pe != nil:
 		ce.code = 554 // RFC 3659: an invalid REST parameter for this transfer
 		ce.msg = badOffsetMessage(op, p, pe)
+	case errors.Is(err, errMovedSinceSize):
+		ce.code = 554
 	case errors.Is(err, objfs.ErrResuming):
 		ce.code = 450 // busy: another session resumes it now
 	case errors.As(err, &se):

@@ -2,11 +2,13 @@ package ftp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ftps3/ftps3/app/objfs"
@@ -32,27 +34,30 @@ import (
 //     parameter for the transfer that follows), naming the offset, and the
 //     pending upload stays as it was;
 //   - APPE continues it at its offset (curl -C - asks SIZE, then APPE); with
-//     none, APPE continues the stored file (objfs.View.Append);
+//     none, APPE continues the stored file (objfs.View.Append). APPE right
+//     after SIZE of the same name (no transfer between) must continue
+//     where SIZE said, else 554 before any data is read: if the pending
+//     upload ended in between (its window, another session's STOR), the
+//     client's bytes would be spliced onto the older object, or stored
+//     without their beginning;
 //   - STOR without REST (or REST 0) starts over and drops it, as does DELE.
 // A second session resuming the same upload at once gets 450 (try later).
 
-// statPending answers SIZE and MLST for a name with a pending upload: its
-// resumable offset as the size. Other commands, and a name without one,
-// see what is stored (ok false).
-func (ss *session) statPending(ctx context.Context, p string) (os.FileInfo, bool) {
-	if ss.view.ReadOnly() {
-		return nil, false
-	}
-	switch ss.cc.GetLastCommand() {
-	case "SIZE", "MLST":
-	default:
+// statPending answers SIZE and MLST (cmd) for a name with a pending
+// upload: its resumable offset as the size. Other commands, and a name
+// without one, see what is stored (ok false).
+func (ss *session) statPending(ctx context.Context, cmd, p string) (os.FileInfo, bool) {
+	if ss.view.ReadOnly() || cmd != "SIZE" && cmd != "MLST" {
 		return nil, false
 	}
 	off, ok, err := ss.view.Pending(ctx, p)
 	if err != nil {
-		// The stored file is still the right answer to give: a resume
-		// that follows is checked against the pending offset anyway.
-		ss.log.Warn("could not look for a pending upload", "path", objfs.Clean(p), "err", err)
+		// The stored file is still the answer to give (a resume that
+		// follows is checked against the pending offset anyway); a name
+		// that cannot be stored gets its error from the Stat that follows.
+		if !errors.Is(err, objfs.ErrInvalidName) {
+			ss.log.Warn("could not look for a pending upload", "path", objfs.Clean(p), "err", err)
+		}
 		return nil, false
 	}
 	if !ok {
@@ -75,6 +80,50 @@ func (f pendingInfo) Mode() fs.FileMode  { return 0o644 }
 func (f pendingInfo) ModTime() time.Time { return f.seen }
 func (f pendingInfo) IsDir() bool        { return false }
 func (f pendingInfo) Sys() any           { return nil }
+
+// sizeTold is what the session's last SIZE answered, until its next
+// transfer: an APPE of that name must continue there.
+type sizeTold struct {
+	mu   sync.Mutex
+	path string
+	size int64
+}
+
+// told remembers SIZE's answer fi for p (cmd is the command asking).
+func (st *sizeTold) told(cmd, p string, fi os.FileInfo) {
+	if cmd != "SIZE" || fi.IsDir() {
+		return
+	}
+	st.mu.Lock()
+	st.path, st.size = objfs.Clean(p), fi.Size()
+	st.mu.Unlock()
+}
+
+// take returns SIZE's answer for p, if it was the last, and forgets it.
+func (st *sizeTold) take(p string) (int64, bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	size, ok := st.size, st.path != "" && st.path == objfs.Clean(p)
+	st.path = ""
+	return size, ok
+}
+
+// errMovedSinceSize: APPE after SIZE, and the name no longer continues
+// where SIZE said.
+var errMovedSinceSize = errors.New("the file changed since SIZE")
+
+// appendOffset is where APPE of p would continue now: the pending upload's
+// offset, else the stored file's size, else 0 (as objfs.View.Append).
+func (ss *session) appendOffset(ctx context.Context, p string) (int64, error) {
+	if off, ok, err := ss.view.Pending(ctx, p); err != nil || ok {
+		return off, err
+	}
+	fi, err := ss.view.Stat(ctx, p)
+	if err != nil {
+		return 0, nil // nothing there: Append starts a new file (or says why not)
+	}
+	return fi.Size(), nil
+}
 
 // removePending drops the pending upload of p before DELE removes the
 // stored file, and tells whether there was one (DELE of a name that has
@@ -101,8 +150,19 @@ func (ss *session) removePending(ctx context.Context, p string) (bool, error) {
 func (ss *session) openUpload(p string, appendTo bool, offset int64) (storage.Upload, int64, error) {
 	ctx, cancel := opCtx()
 	defer cancel()
+	told, afterSize := ss.sizeTold.take(p)
 	switch {
 	case appendTo:
+		if afterSize {
+			now, err := ss.appendOffset(ctx, p)
+			if err != nil {
+				return nil, 0, err
+			}
+			if now != told {
+				return nil, 0, &fs.PathError{Op: "append", Path: p, Err: fmt.Errorf(
+					"%w (%d bytes): it continues at byte %d now; ask SIZE again", errMovedSinceSize, told, now)}
+			}
+		}
 		// APPE onto a stored file copies it into the new upload first:
 		// a large file takes longer than one command's usual bound.
 		actx, acancel := context.WithTimeout(context.Background(), 2*time.Hour)

@@ -280,6 +280,31 @@ func TestResumeWrongOffset(t *testing.T) {
 	c.expect(213, "SIZE big.bin")
 }
 
+// A resumed upload cut again is kept again, further on; the third
+// transfer finishes the file.
+func TestResumeCutTwice(t *testing.T) {
+	g := startResumeGateway(t, gatewayOptions{})
+	data := randomData(cutSent + 6<<20 + 1000)
+	c := dialRaw(t, g.addr, true)
+	c.login()
+	c.cutStor("twice.bin", data[:cutSent])
+	off := g.waitPending(t, "twice.bin")
+	c.expect(350, fmt.Sprintf("REST %d", off))
+	code, msg := c.cutStor("twice.bin", data[off:off+6<<20])
+	off2 := off + s3store.MinPartSize
+	if want := fmt.Sprintf("451 Issue during transfer: the data connection ended without a TLS close_notify: the first %d bytes are kept; send the rest with REST %d and STOR, or with APPE", off2, off2); code != 451 || msg != want {
+		t.Fatalf("second cut: %q, want %q", msg, want)
+	}
+	if got := g.waitPending(t, "twice.bin"); got != off2 {
+		t.Fatalf("kept %d bytes after the second cut, want %d", got, off2)
+	}
+	if code, msg := c.restStor(off2, "STOR twice.bin", data[off2:]); code != 226 {
+		t.Fatalf("REST %d + STOR: %q", off2, msg)
+	}
+	g.mustHold(t, "twice.bin", data)
+	g.noPending(t, "twice.bin")
+}
+
 // Two sessions resume the same upload at once: one wins, the other is told
 // to try later (450), and what the winner sends is the file.
 func TestResumeTwoSessionsAtOnce(t *testing.T) {
@@ -360,6 +385,35 @@ func TestDeleDiscardsPending(t *testing.T) {
 	}
 }
 
+// APPE right after SIZE continues where SIZE said or not at all: when
+// another session replaced the file in between, the rest is not spliced
+// onto the new file.
+func TestAppeAfterSizeOfAReplacedFile(t *testing.T) {
+	g := startResumeGateway(t, gatewayOptions{})
+	must(t, g.dial(t).Stor("f.bin", bytes.NewReader([]byte("the old version"))))
+	data := randomData(cutSent)
+	a := dialRaw(t, g.addr, true)
+	a.login()
+	a.cutStor("f.bin", data)
+	off := g.waitPending(t, "f.bin")
+	if n, msg := a.size("f.bin"); n != off {
+		t.Fatalf("SIZE: %q", msg)
+	}
+	other := []byte("another session's file")
+	must(t, g.dial(t).Stor("f.bin", bytes.NewReader(other)))
+	g.noPending(t, "f.bin")
+	code, msg := a.restStor(-1, "APPE f.bin", data[off:])
+	if want := fmt.Sprintf("554 Could not access file: append /f.bin: the file changed since SIZE (%d bytes): it continues at byte %d now; ask SIZE again", off, len(other)); code != 554 || msg != want {
+		t.Fatalf("APPE: %q, want %q", msg, want)
+	}
+	g.mustHold(t, "f.bin", other)
+	// Without a SIZE before it, APPE appends to what is there.
+	if code, msg := a.restStor(-1, "APPE f.bin", []byte("!")); code != 226 {
+		t.Fatalf("APPE: %q", msg)
+	}
+	g.mustHold(t, "f.bin", append(other, '!'))
+}
+
 // After the resume window, the upload cannot be resumed: REST + STOR is
 // refused clearly, SIZE no longer reports it, and S3 keeps nothing.
 func TestResumeAfterWindow(t *testing.T) {
@@ -369,11 +423,21 @@ func TestResumeAfterWindow(t *testing.T) {
 	c.login()
 	c.cutStor("late.bin", data)
 	off := g.waitPending(t, "late.bin")
+	if n, msg := c.size("late.bin"); n != off {
+		t.Fatalf("SIZE: %q", msg)
+	}
 	time.Sleep(2500 * time.Millisecond)
+	// curl -C - would now send the rest with APPE: refused, since SIZE
+	// said otherwise (the file would lack its beginning).
+	code, msg := c.restStor(-1, "APPE late.bin", data[off:])
+	if want := fmt.Sprintf("554 Could not access file: append /late.bin: the file changed since SIZE (%d bytes): it continues at byte 0 now; ask SIZE again", off); code != 554 || msg != want {
+		t.Errorf("APPE after SIZE and the window: %q, want %q", msg, want)
+	}
+	g.mustNotExist(t, "late.bin")
 	if n, msg := c.size("late.bin"); n >= 0 {
 		t.Errorf("SIZE after the window: %q", msg)
 	}
-	code, msg := c.restStor(off, "STOR late.bin", data[off:])
+	code, msg = c.restStor(off, "STOR late.bin", data[off:])
 	if want := "554 Could not access file: upload /late.bin: no cut upload of this file to resume (start again from byte 0)"; code != 554 || msg != want {
 		t.Errorf("REST + STOR after the window: %q, want %q", msg, want)
 	}

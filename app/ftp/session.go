@@ -30,6 +30,7 @@ type session struct {
 	log  *slog.Logger
 
 	hashStat hashStat // the last Stat, for the HASH commands (hash.go)
+	sizeTold sizeTold // the last SIZE, for an APPE after it (resume.go)
 }
 
 var (
@@ -65,13 +66,16 @@ func (ss *session) Stat(name string) (os.FileInfo, error) {
 	}
 	ctx, cancel := opCtx()
 	defer cancel()
-	if fi, ok := ss.statPending(ctx, name); ok {
+	cmd := ss.cc.GetLastCommand()
+	if fi, ok := ss.statPending(ctx, cmd, name); ok {
+		ss.sizeTold.told(cmd, name, fi)
 		return fi, nil
 	}
 	fi, err := ss.view.Stat(ctx, name)
 	if err != nil {
 		return nil, ss.forClient(err, false)
 	}
+	ss.sizeTold.told(cmd, name, fi)
 	ss.hashStat.remember(objfs.Clean(name), fi.Size())
 	return fi, nil
 }

@@ -44,6 +44,7 @@ func (ss *session) GetHandle(name string, flags int, offset int64) (ftpserver.Fi
 	}
 	p := objfs.Clean(name)
 	if flags&(os.O_WRONLY|os.O_RDWR) == 0 {
+		ss.sizeTold.take(p) // a transfer between SIZE and APPE
 		ctx, cancel := opCtx()
 		defer cancel()
 		r, _, err := ss.view.Open(ctx, p, offset)
