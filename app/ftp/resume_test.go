@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -561,3 +562,162 @@ func TestResumeAfterShutdownGrace(t *testing.T) {
 	g2.mustHold(t, "drained.bin", data)
 	g2.noPending(t, "drained.bin")
 }
+
+// A real client's upload of a big file, killed (-9) at about 60 %, then
+// finished by the same client: the figures checked and logged.
+type killedUpload struct {
+	name string
+	appe bool // resumes with APPE (else REST + STOR)
+	// start runs the client's upload of src as name, rate-limited.
+	start func(t *testing.T, g *gateway, src, name string) *exec.Cmd
+	// resume runs the client's resume of the same upload.
+	resume func(t *testing.T, g *gateway, src, name string) (string, error)
+}
+
+const (
+	killSize = 64 << 20
+	killRate = 8 << 20 // bytes per second: 60 % in about 5 s
+)
+
+func curlArgs(g *gateway, extra ...string) []string {
+	return append([]string{"-sS", "--fail", "-k", "--ssl-reqd", "--user", testUser + ":" + testPass, "--max-time", "60"}, extra...)
+}
+
+var curlUpload = killedUpload{
+	name: "curl", appe: true,
+	start: func(t *testing.T, g *gateway, src, name string) *exec.Cmd {
+		return exec.Command("curl", curlArgs(g, "--limit-rate", strconv.Itoa(killRate), "-T", src, fmt.Sprintf("ftp://127.0.0.1:%d/%s", g.port, name))...)
+	},
+	// curl -C - asks SIZE, then sends the rest with APPE.
+	resume: func(t *testing.T, g *gateway, src, name string) (string, error) {
+		return run(t, "curl", curlArgs(g, "-C", "-", "-T", src, fmt.Sprintf("ftp://127.0.0.1:%d/%s", g.port, name))...)
+	},
+}
+
+func lftpScript(g *gateway, rate int, put string) string {
+	return fmt.Sprintf(`set cmd:fail-exit yes
+set ssl:verify-certificate no
+set ftp:ssl-force yes
+set ftp:ssl-protect-data yes
+set net:max-retries 1
+set net:timeout 20
+set net:limit-rate %d
+open -u "%s,%s" ftp://127.0.0.1:%d
+%s
+bye
+`, rate, testUser, testPass, g.port, put)
+}
+
+var lftpUpload = killedUpload{
+	name: "lftp",
+	start: func(t *testing.T, g *gateway, src, name string) *exec.Cmd {
+		return exec.Command("lftp", "-c", lftpScript(g, killRate, fmt.Sprintf("put %q -o %q", src, name)))
+	},
+	// lftp's put -c asks SIZE, then sends the rest with REST + STOR.
+	resume: func(t *testing.T, g *gateway, src, name string) (string, error) {
+		return run(t, "lftp", "-c", lftpScript(g, 0, fmt.Sprintf("put -c %q -o %q", src, name)))
+	},
+}
+
+var ftplibUpload = killedUpload{
+	name: "ftplib",
+	start: func(t *testing.T, g *gateway, src, name string) *exec.Cmd {
+		return exec.Command("python3", "testdata/ftplib_resume.py", "127.0.0.1", strconv.Itoa(g.port), testUser, testPass, src, name, "upload", strconv.Itoa(killRate))
+	},
+	// SIZE, then storbinary(..., rest=n): REST n + STOR.
+	resume: func(t *testing.T, g *gateway, src, name string) (string, error) {
+		out, err := run(t, "python3", "testdata/ftplib_resume.py", "127.0.0.1", strconv.Itoa(g.port), testUser, testPass, src, name, "resume")
+		if err == nil && !strings.Contains(out, "UPLOAD OK") {
+			err = errors.New("no UPLOAD OK")
+		}
+		return out, err
+	},
+}
+
+// killAndResume is a user's session: a big upload over an older file of
+// the same name, the client killed at about 60 %; nothing of it visible;
+// then (after a gateway restart if restart is set) the same client
+// finishes it, sending only the rest.
+func killAndResume(t *testing.T, cl killedUpload, restart bool) {
+	needTool(t, map[string]string{"curl": "curl", "lftp": "lftp", "ftplib": "python3"}[cl.name])
+	g := startResumeGateway(t, gatewayOptions{})
+	name := "upload-by-" + cl.name + ".bin"
+	data := randomData(killSize)
+	src := writeTemp(t, "src.bin", data)
+	old := []byte("the previous version of the file")
+	must(t, g.dial(t).Stor(name, bytes.NewReader(old)))
+	before := g.metrics.BytesUploaded.Load()
+
+	cmd := cl.start(t, g, src, name)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	must(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for g.metrics.BytesUploaded.Load()-before < killSize*6/10 {
+		select {
+		case err := <-exited:
+			t.Fatalf("%s ended before it was killed: %v\n%s", cl.name, err, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("%s sent %d bytes in 30 s", cl.name, g.metrics.BytesUploaded.Load()-before)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	must(t, cmd.Process.Kill()) // SIGKILL: no QUIT, no close_notify
+	<-exited
+
+	off := g.waitPending(t, name)
+	received1 := g.metrics.BytesUploaded.Load() - before
+	if off <= 0 || off > received1 || received1-off >= s3store.MinPartSize {
+		t.Errorf("kept %d bytes of the %d received: want all but less than one part", off, received1)
+	}
+	// Nothing of it is visible: the old file is listed, downloaded, stored.
+	gc := g.dial(t)
+	entries, err := gc.List("/")
+	must(t, err)
+	if len(entries) != 1 || entries[0].Size != uint64(len(old)) {
+		t.Errorf("LIST after the kill: %+v", entries)
+	}
+	r, err := gc.Retr(name)
+	must(t, err)
+	got, _ := io.ReadAll(r)
+	r.Close()
+	if !bytes.Equal(got, old) {
+		t.Errorf("RETR after the kill: %d bytes", len(got))
+	}
+	g.mustHold(t, name, old)
+	gc.Quit()
+
+	if restart {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		must(t, g.srv.Shutdown(ctx))
+		cancel()
+		g = startResumeGateway(t, gatewayOptions{minio: g.minio, bucket: g.bucket})
+	}
+	before2 := g.metrics.BytesUploaded.Load()
+	if out, err := cl.resume(t, g, src, name); err != nil {
+		t.Fatalf("%s resume: %v\n%s", cl.name, err, out)
+	}
+	received2 := g.metrics.BytesUploaded.Load() - before2
+	if received2 != killSize-off {
+		t.Errorf("the resume sent %d bytes, want the rest, %d", received2, killSize-off)
+	}
+	g.mustHold(t, name, data)
+	g.noPending(t, name)
+	if appe := strings.Contains(g.logs.String(), `msg="upload continued"`); appe != cl.appe || !strings.Contains(g.logs.String(), `msg="upload resumed" session=`) {
+		t.Errorf("%s did not resume as expected (APPE: %v)", cl.name, cl.appe)
+	}
+	t.Logf("%s: killed after %d bytes received, kept %d (%.0f %%), resumed with %d bytes: %d received in all for %d (%d more)",
+		cl.name, received1, off, 100*float64(off)/killSize, received2, received1+received2, killSize, received1+received2-killSize)
+}
+
+func TestResumeKilledCurl(t *testing.T)   { killAndResume(t, curlUpload, false) }
+func TestResumeKilledLftp(t *testing.T)   { killAndResume(t, lftpUpload, false) }
+func TestResumeKilledFtplib(t *testing.T) { killAndResume(t, ftplibUpload, false) }
+
+// The same across a gateway restart: a new server on the same bucket.
+func TestResumeKilledCurlAfterRestart(t *testing.T) { killAndResume(t, curlUpload, true) }
