@@ -78,6 +78,9 @@ func (ss *session) forClient(err error, transfer bool) error {
 		ce.msg = badOffsetMessage(op, p, pe)
 	case errors.Is(err, errMovedSinceSize):
 		ce.code = 554
+	case errors.Is(err, objfs.ErrNotSupported) && op == "upload": // a REST offset, and a store that cannot resume
+		ce.code = 554
+		ce.msg = fmt.Sprintf("%s %s: %v", op, p, errNoResume)
 	case errors.Is(err, objfs.ErrResuming):
 		ce.code = 450 // busy: another session resumes it now
 	case errors.As(err, &se):

@@ -108,6 +108,10 @@ func (st *sizeTold) take(p string) (int64, bool) {
 	return size, ok
 }
 
+// errNoResume: REST n + STOR where the store keeps no cut uploads (the
+// local directory).
+var errNoResume = errors.New("this server's store cannot resume uploads: send the whole file")
+
 // errMovedSinceSize: APPE after SIZE, and the name no longer continues
 // where SIZE said.
 var errMovedSinceSize = errors.New("the file changed since SIZE")

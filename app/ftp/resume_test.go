@@ -721,3 +721,20 @@ func TestResumeKilledFtplib(t *testing.T) { killAndResume(t, ftplibUpload, false
 
 // The same across a gateway restart: a new server on the same bucket.
 func TestResumeKilledCurlAfterRestart(t *testing.T) { killAndResume(t, curlUpload, true) }
+
+// The local-directory store cannot keep cut uploads: a cut upload is
+// discarded as before, and REST + STOR is refused, saying so.
+func TestResumeOnLocalStore(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file"})
+	c := dialRaw(t, g.addr, true)
+	c.login()
+	if code, msg := c.cutStor("cut.bin", randomData(1<<20)); code != 451 || !strings.Contains(msg, "discarded") {
+		t.Errorf("cut upload: %q", msg)
+	}
+	c.expect(550, "SIZE cut.bin")
+	code, msg := c.restStor(1000, "STOR cut.bin", []byte("rest"))
+	if want := "554 Could not access file: upload /cut.bin: this server's store cannot resume uploads: send the whole file"; code != 554 || msg != want {
+		t.Errorf("REST + STOR: %q, want %q", msg, want)
+	}
+	g.mustNotExist(t, "cut.bin")
+}
