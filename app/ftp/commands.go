@@ -29,7 +29,10 @@ import (
 //     in between, and the next RETR would still start at that offset).
 //     RFC 3659 says REST must come right before the transfer: after any
 //     other file command, a "REST 0" goes to the library first and its
-//     reply is dropped.
+//     reply is dropped. Right before RETR it starts the download there,
+//     right before STOR it resumes a cut upload (resume.go).
+//   - ABOR is counted before the library sees it: an upload it cuts is
+//     discarded, where any other cut keeps it for resuming (resume.go).
 //   - PROT other than P: 536, data connections are always TLS.
 //   - PASV and EPSV first close the session's passive ports that no
 //     transfer uses (Server.releasePassive).
@@ -120,6 +123,9 @@ func (c *controlConn) commandLines(line []byte) []byte {
 		return line
 	}
 	cmd := strings.ToUpper(string(f[0]))
+	if strings.HasSuffix(cmd, "ABOR") { // after Telnet IP/Synch bytes too, as the library reads it
+		c.abors.Add(1)
+	}
 	var prefix []byte
 	if c.restPending && !restKeepers[cmd] {
 		c.restPending = false

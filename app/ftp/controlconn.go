@@ -36,6 +36,7 @@ type controlConn struct {
 	ready       []byte
 	discarding  bool
 	restPending bool         // a REST waits for its transfer (commands.go)
+	abors       atomic.Int64 // ABOR commands received: a cut upload is then discarded, not kept (resume.go)
 	swallowRest atomic.Int32 // replies to injected "REST 0" lines still to drop
 	bindersMu   sync.Mutex
 	binders     map[string]struct{} // TLS 1.3 binders its data connections showed (sessionreuse.go)

@@ -18,7 +18,9 @@ import (
 // kind of failure: 553 for a name that cannot be stored, 450 (451 for a
 // transfer) when the store is unavailable or found the bytes changed on
 // their way and a retry may work, 504 for a checksum that cannot be
-// answered as asked (hash.go), 550 otherwise.
+// answered as asked (hash.go), 554 for a REST offset the transfer cannot
+// start at (or an APPE that would not continue where SIZE said), 450 for
+// an upload another session is resuming (resume.go), 550 otherwise.
 
 // clientError is an error as the client sees it.
 type clientError struct {
@@ -71,6 +73,16 @@ func (ss *session) forClient(err error, transfer bool) error {
 		ce.msg = fmt.Sprintf("%s %s: %v", op, p, errChanged)
 	case errors.Is(err, errWholeFilesOnly), errors.Is(err, errHashNotOffered):
 		ce.code = 504
+	case errors.Is(err, objfs.ErrBadOffset) && pe != nil:
+		ce.code = 554 // RFC 3659: an invalid REST parameter for this transfer
+		ce.msg = badOffsetMessage(op, p, pe)
+	case errors.Is(err, errMovedSinceSize):
+		ce.code = 554
+	case errors.Is(err, objfs.ErrNotSupported) && op == "upload": // a REST offset, and a store that cannot resume
+		ce.code = 554
+		ce.msg = fmt.Sprintf("%s %s: %v", op, p, errNoResume)
+	case errors.Is(err, objfs.ErrResuming):
+		ce.code = 450 // busy: another session resumes it now
 	case errors.As(err, &se):
 		ce.msg = fmt.Sprintf("%s %s: the storage service refused the request", op, p)
 	}

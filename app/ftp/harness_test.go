@@ -63,6 +63,10 @@ type gatewayOptions struct {
 	tune      func(*gw.Options) // changes the options before the server starts
 	wrapStore func(storage.Store) storage.Store
 	checksums []digest.Algorithm // recorded with every upload (none by default)
+	// resumeWindow keeps cut uploads for resuming that long
+	// (s3store.Options.ResumeWindow; 0: they are aborted).
+	resumeWindow time.Duration
+	bucket       string // an existing bucket of minio (a gateway restarted on it)
 }
 
 var certOnce sync.Once
@@ -124,12 +128,15 @@ func startGateway(t testing.TB, o gatewayOptions) *gateway {
 		if g.minio == nil {
 			g.minio = testenv.SharedMinIO(t)
 		}
-		g.bucket = g.minio.NewBucket(t)
+		g.bucket = o.bucket
+		if g.bucket == "" {
+			g.bucket = g.minio.NewBucket(t)
+		}
 		if o.partSize == 0 {
 			o.partSize = s3store.MinPartSize
 		}
 		s, err := s3store.New(g.minio.Client(t), s3store.Options{Bucket: g.bucket, Pool: bufpool.New(256 << 20),
-			PartSize: o.partSize, Logger: log, Checksums: o.checksums,
+			PartSize: o.partSize, Logger: log, Checksums: o.checksums, ResumeWindow: o.resumeWindow,
 			AbortRetry: s3store.RetryPolicy{First: 200 * time.Millisecond, Max: time.Second}})
 		if err != nil {
 			t.Fatal(err)

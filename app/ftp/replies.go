@@ -28,6 +28,9 @@ import (
 //     and only the algorithms uploads record, the lines of XCRC and XSHA512
 //     go, the "Computing ... digest" line before each answer goes, and
 //     HASH of a directory says so;
+//   - "Could not access file: driver error: calling GetHandle: " before a
+//     transfer's error loses "driver error: calling GetHandle: ", the
+//     library's internals: the view's error names the operation and path;
 //   - the library answers most failed file operations with 550 whatever the
 //     cause: when the session knows better (a name that cannot be stored:
 //     553; the store unavailable: 450, or 451 for a transfer), the 550
@@ -41,6 +44,7 @@ var (
 	libActiveDisabled  = [][]byte{[]byte("421 PORT command is disabled"), []byte("421 EPRT command is disabled")}
 	replyNoActive      = []byte("502 Active mode is not offered: use PASV or EPSV\r\n")
 	libStatLine        = []byte(" %s") // the library's STAT of a directory starts each line with it
+	libGetHandleFailed = []byte("Could not access file: driver error: calling GetHandle: ")
 )
 
 // rewriteReply returns the reply to send for the library's reply p.
@@ -60,6 +64,8 @@ func (c *controlConn) rewriteReply(p []byte) []byte {
 		return replyNoPassivePort
 	case bytes.HasPrefix(p, libTransferFailed):
 		return append([]byte("451"), p[3:]...)
+	case len(p) > 4 && bytes.HasPrefix(p[4:], libGetHandleFailed):
+		return append(append(p[:4:4], "Could not access file: "...), p[4+len(libGetHandleFailed):]...)
 	}
 	if line := featHashLine(p); line != nil {
 		return line

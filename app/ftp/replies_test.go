@@ -10,7 +10,8 @@ import (
 // Each reply rewrite of replies.go, provoked through a real session: if the
 // library's wording changes, the rewrite stops matching and these fail.
 // (425 for busy data ports: TestAllDataPortsBusy; 536 for PROT C:
-// TestBadInputKeepsTheSession.)
+// TestBadInputKeepsTheSession; a transfer's error without "driver error:
+// calling GetHandle": TestResumeWrongOffset.)
 
 // A transfer that fails midway is answered 451 (retry), not the library's 550.
 func TestFailedTransferIs451(t *testing.T) {

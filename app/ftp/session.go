@@ -3,6 +3,7 @@ package ftp
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path"
@@ -29,6 +30,7 @@ type session struct {
 	log  *slog.Logger
 
 	hashStat hashStat // the last Stat, for the HASH commands (hash.go)
+	sizeTold sizeTold // the last SIZE, for an APPE after it (resume.go)
 }
 
 var (
@@ -56,17 +58,24 @@ func opCtx() (context.Context, context.CancelFunc) {
 // Stat implements afero.Fs (CWD, SIZE, MDTM, MLST, RNFR, HASH). The library
 // passes absolute paths, except for HASH and its kin, whose name it passes
 // as the client sent it: a relative one is taken from the working
-// directory, as the file ComputeHash is then asked about.
+// directory, as the file ComputeHash is then asked about. SIZE and MLST of
+// a name with a pending upload tell its resumable offset (resume.go).
 func (ss *session) Stat(name string) (os.FileInfo, error) {
 	if !path.IsAbs(name) {
 		name = path.Join(ss.cc.Path(), name)
 	}
 	ctx, cancel := opCtx()
 	defer cancel()
+	cmd := ss.cc.GetLastCommand()
+	if fi, ok := ss.statPending(ctx, cmd, name); ok {
+		ss.sizeTold.told(cmd, name, fi)
+		return fi, nil
+	}
 	fi, err := ss.view.Stat(ctx, name)
 	if err != nil {
 		return nil, ss.forClient(err, false)
 	}
+	ss.sizeTold.told(cmd, name, fi)
 	ss.hashStat.remember(objfs.Clean(name), fi.Size())
 	return fi, nil
 }
@@ -116,11 +125,20 @@ func (ss *session) MkdirAll(name string, _ os.FileMode) error {
 	return ss.forClient(ss.view.MkdirAll(ctx, name), false)
 }
 
-// Remove implements afero.Fs (DELE).
+// Remove implements afero.Fs (DELE): the stored file and the name's
+// pending upload, if any, go.
 func (ss *session) Remove(name string) error {
 	ctx, cancel := opCtx()
 	defer cancel()
-	return ss.forClient(ss.view.Remove(ctx, name), false)
+	hadPending, err := ss.removePending(ctx, name)
+	if err != nil {
+		return ss.forClient(err, false)
+	}
+	err = ss.view.Remove(ctx, name)
+	if hadPending && errors.Is(err, fs.ErrNotExist) {
+		return nil // there was only the pending upload
+	}
+	return ss.forClient(err, false)
 }
 
 // RemoveDir implements the RMD extension.

@@ -3,7 +3,6 @@ package ftp
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -24,6 +23,7 @@ var (
 	errStorage   = errors.New("the storage service failed: the upload was discarded and nothing was stored; try again")
 	errCut       = errors.New("the transfer was interrupted: the upload was discarded and nothing was stored")
 	errChanged   = errors.New("the storage service found the bytes changed in transit: nothing was stored, send the file again")
+	errAborted   = errors.New("cancelled by ABOR")
 )
 
 // storageFailed is what the client is told when the store failed an upload.
@@ -35,15 +35,18 @@ func storageFailed(err error) error {
 }
 
 // GetHandle implements the transfer extension: STOR opens a streaming
-// upload, RETR a (ranged) download, each through the user's view.
+// upload (a new one, or with "REST n" the pending upload resumed at n),
+// APPE one that continues what the name holds (resume.go), RETR a (ranged)
+// download, each through the user's view.
 func (ss *session) GetHandle(name string, flags int, offset int64) (ftpserver.FileTransfer, error) {
 	if ss.s.draining.Load() {
 		return nil, errDraining
 	}
 	p := objfs.Clean(name)
-	ctx, cancel := opCtx()
-	defer cancel()
 	if flags&(os.O_WRONLY|os.O_RDWR) == 0 {
+		ss.sizeTold.take(p) // a transfer between SIZE and APPE
+		ctx, cancel := opCtx()
+		defer cancel()
 		r, _, err := ss.view.Open(ctx, p, offset)
 		if err != nil {
 			return nil, ss.forClient(err, true)
@@ -51,20 +54,20 @@ func (ss *session) GetHandle(name string, flags int, offset int64) (ftpserver.Fi
 		ss.transferStarted()
 		return &downloadHandle{ss: ss, r: r, path: p, offset: offset, start: time.Now()}, nil
 	}
-	switch {
-	case ss.view.ReadOnly():
+	if ss.view.ReadOnly() {
 		return nil, &fs.PathError{Op: "upload", Path: p, Err: objfs.ErrReadOnly}
-	case flags&os.O_APPEND != 0:
-		return nil, &fs.PathError{Op: "append", Path: p, Err: fmt.Errorf("APPE is %w: upload the whole file", objfs.ErrNotSupported)}
-	case offset != 0:
-		return nil, &fs.PathError{Op: "upload", Path: p, Err: fmt.Errorf("resuming an upload (REST before STOR) is %w: upload the whole file", objfs.ErrNotSupported)}
 	}
-	u, err := ss.view.Create(ctx, p)
+	h := &uploadHandle{ss: ss, path: p, start: time.Now()}
+	if ss.ctrl != nil {
+		h.abors = ss.ctrl.abors.Load()
+	}
+	var err error
+	h.up, h.offset, err = ss.openUpload(p, flags&os.O_APPEND != 0, offset)
 	if err != nil {
 		return nil, ss.forClient(err, true)
 	}
 	ss.transferStarted()
-	return &uploadHandle{ss: ss, up: u, path: p, start: time.Now()}, nil
+	return h, nil
 }
 
 func (ss *session) transferStarted() {
@@ -85,15 +88,19 @@ func (ss *session) transferEnded(flowed bool) {
 	ss.ctrl.afterNextReply(ss.s.transfers.Done)
 }
 
-// uploadHandle receives a STOR. Close decides: the object is committed only
-// if the transfer ended cleanly (and, over TLS, with a close_notify);
-// otherwise the upload is aborted and the previous object, if any, stays.
+// uploadHandle receives a STOR or APPE. Close decides: the object is
+// committed only if the transfer ended cleanly (and, over TLS, with a
+// close_notify); a cut upload is kept for resuming (resume.go); one that
+// was cancelled or that the store failed is aborted. Until a commit, the
+// previous object, if any, stays.
 type uploadHandle struct {
 	ss      *session
 	up      storage.Upload
 	dc      *dataConn // the data connection, once the library hands it over
 	flowed  bool      // the library started copying the data
 	path    string
+	offset  int64 // where the client's bytes start (a resume, APPE)
+	abors   int64 // the session's ABOR count when the upload started
 	start   time.Time
 	xferErr error
 	cause   error // the storage error behind errStorage
@@ -146,11 +153,13 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 func (h *uploadHandle) Read([]byte) (int, error) { return 0, errors.New("upload handle is write-only") }
 
-func (h *uploadHandle) Seek(off int64, _ int) (int64, error) {
-	if off != 0 {
+// Seek accepts the REST offset the upload was opened at (the library seeks
+// to it after GetHandle).
+func (h *uploadHandle) Seek(off int64, whence int) (int64, error) {
+	if whence != io.SeekStart || off != h.offset {
 		return 0, objfs.ErrNotSupported
 	}
-	return 0, nil
+	return off, nil
 }
 
 // TransferError is called by ftpserverlib on ABOR, a dropped connection, or
@@ -166,13 +175,26 @@ func (h *uploadHandle) Close() error {
 	defer cancel()
 	// Why the upload cannot be committed, and what the client is told.
 	var reason, reply error
+	cut := "" // how the client or the network cut it: kept for resuming
 	switch {
 	case h.cause != nil:
 		reason, reply = h.cause, storageFailed(h.cause)
 	case h.xferErr != nil: // ABOR, a dropped connection, a read error
-		reason, reply = h.xferErr, errCut
+		reason, reply, cut = h.xferErr, errCut, "the transfer was interrupted"
 	case h.ss.s.opts.RequireCloseNotify && h.cutShort():
-		reason, reply = errTruncated, errTruncated
+		reason, reply, cut = errTruncated, errTruncated, "the data connection ended without a TLS close_notify"
+	}
+	if cut != "" && h.aborted() {
+		reason, cut = errAborted, ""
+	}
+	if cut != "" {
+		off, kept, err := h.suspend(ctx)
+		if kept {
+			h.kept(cut, off)
+			return keptReply(cut, off)
+		}
+		h.done(reason, err)
+		return reply
 	}
 	if reason != nil {
 		aerr := h.up.Abort(ctx)
@@ -194,8 +216,28 @@ func (h *uploadHandle) cutShort() bool {
 	return h.dc == nil || h.dc.endedWithoutCloseNotify()
 }
 
+// kept logs an upload cut and kept for resuming at offset.
+func (h *uploadHandle) kept(why string, offset int64) {
+	h.ss.s.metrics.UploadsFailed.Add(1)
+	attrs := h.attrs("offset", offset, "cut", why)
+	if h.xferErr != nil {
+		attrs = append(attrs, "err", h.xferErr)
+	}
+	h.ss.log.Warn("upload cut: kept for resuming", attrs...)
+}
+
+// attrs are the log attributes of the upload, then more.
+func (h *uploadHandle) attrs(more ...any) []any {
+	attrs := []any{"path", h.path, "bytes", h.up.Written()}
+	if h.offset > 0 {
+		attrs = append(attrs, "from", h.offset)
+	}
+	attrs = append(attrs, "duration", time.Since(h.start).Round(time.Millisecond).String())
+	return append(attrs, more...)
+}
+
 func (h *uploadHandle) done(err, abortErr error) {
-	attrs := []any{"path", h.path, "bytes", h.up.Written(), "duration", time.Since(h.start).Round(time.Millisecond).String()}
+	attrs := h.attrs()
 	if err != nil {
 		h.ss.s.metrics.UploadsFailed.Add(1)
 		if abortErr != nil {
