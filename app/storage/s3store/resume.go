@@ -51,8 +51,12 @@ type pendingState struct {
 	FullObject bool         `json:"full_object"`
 	Suspended  time.Time    `json:"suspended"`
 	Expires    time.Time    `json:"expires"`
-	Claim      string       `json:"claim,omitempty"`
-	ClaimedAt  time.Time    `json:"claimed_at,omitzero"`
+	// Over is the ETag of the object of that name when the upload was cut
+	// ("" for none): if the name holds anything else later, a newer write
+	// replaced the pending upload.
+	Over      string    `json:"over"`
+	Claim     string    `json:"claim,omitempty"`
+	ClaimedAt time.Time `json:"claimed_at,omitzero"`
 }
 
 type statePart struct {
@@ -73,8 +77,11 @@ type resumedFrom struct {
 	claim string
 }
 
-// stateKey names a key's state by the key's SHA-256: any key (up to S3's
-// 1024 bytes) has one of a fixed length. The state holds the key itself.
+// StateKey is where the state of key's pending upload is kept: named by
+// the key's SHA-256, so that any key (up to S3's 1024 bytes) has one of a
+// fixed length. The state holds the key itself.
+func StateKey(key string) string { return stateKey(key) }
+
 func stateKey(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return PendingPrefix + hex.EncodeToString(sum[:])
@@ -136,6 +143,12 @@ func (u *upload) Suspend(ctx context.Context) error {
 			_ = u.s.aborter.abort(old.Key, old.UploadID)
 		}
 	}
+	over, err := u.s.currentETag(ctx, u.key)
+	if err != nil {
+		_ = u.abortAndForget(ctx)
+		return fmt.Errorf("upload %q: keep for resuming: %w", u.key, err)
+	}
+	st.Over = over
 	if err := u.s.putState(ctx, st, ""); err != nil {
 		if accessDenied(err) {
 			u.s.stateDenied(err)
@@ -272,20 +285,6 @@ func (s *Store) forget(ctx context.Context, st *pendingState, etag, why string) 
 	s.opts.Logger.Info("pending upload discarded", "key", st.Key, "offset", st.Offset, "reason", why)
 }
 
-// discardReplaced drops the pending upload of key that a new upload, just
-// committed, replaced: only one cut before that commit (a newer cut of the
-// name is the newest write and stays).
-func (s *Store) discardReplaced(key string) {
-	committed := time.Now()
-	ctx, cancel := backgroundCtx(time.Minute)
-	defer cancel()
-	st, etag, err := s.loadState(ctx, key)
-	if err != nil || !st.Suspended.Before(committed) || (st.Claim != "" && time.Since(st.ClaimedAt) < claimLease) {
-		return
-	}
-	s.forget(ctx, st, etag, "a new upload of the name replaced it")
-}
-
 // stateDenied says, once, that the credentials cannot reach the state
 // prefix: cut uploads are then aborted as if resuming were off.
 func (s *Store) stateDenied(err error) {
@@ -321,11 +320,40 @@ func (s *Store) Pending(ctx context.Context, key string) (storage.Pending, error
 	if err := checkKey(key); err != nil {
 		return storage.Pending{}, err
 	}
-	st, _, err := s.loadState(ctx, key)
+	st, etag, err := s.loadState(ctx, key)
+	if err == nil && s.replaced(ctx, st, etag) {
+		err = storage.ErrNotExist
+	}
 	if err != nil {
 		return storage.Pending{}, fmt.Errorf("pending upload of %q: %w", key, err)
 	}
 	return storage.Pending{Key: key, Offset: st.Offset, Suspended: st.Suspended, Expires: st.Expires}, nil
+}
+
+// replaced reports whether the name holds another object than when the
+// upload was cut (a new upload without an offset, a rename onto it, a
+// delete, another program): then the pending upload is no longer the newest
+// write of the name, and it is discarded. If S3 cannot tell now, it is
+// kept.
+func (s *Store) replaced(ctx context.Context, st *pendingState, etag string) bool {
+	now, err := s.currentETag(ctx, st.Key)
+	if err != nil || now == st.Over {
+		return false
+	}
+	s.forget(ctx, st, etag, "a newer upload of the name exists")
+	return true
+}
+
+// currentETag is the ETag of the object stored under key, "" if none.
+func (s *Store) currentETag(ctx context.Context, key string) (string, error) {
+	head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.opts.Bucket, Key: &key})
+	switch {
+	case err != nil && isNotFound(err):
+		return "", nil
+	case err != nil:
+		return "", classify(err)
+	}
+	return strings.Trim(aws.ToString(head.ETag), `"`), nil
 }
 
 // Discard implements storage.Resumer.
@@ -362,11 +390,7 @@ func (s *Store) Resume(ctx context.Context, key string, offset int64) (storage.U
 	if st.Claim != "" && time.Since(st.ClaimedAt) < claimLease {
 		return nil, fmt.Errorf("resume %q: %w", key, storage.ErrResuming)
 	}
-	// Is an object of the name newer than the cut (a write the discard
-	// did not reach)? Then the pending upload is not the newest write.
-	if head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.opts.Bucket, Key: &key}); err == nil &&
-		head.LastModified != nil && head.LastModified.After(st.Suspended) {
-		s.forget(ctx, st, etag, "a newer upload of the name exists")
+	if s.replaced(ctx, st, etag) {
 		return nil, fmt.Errorf("resume %q: %w", key, storage.ErrNotExist)
 	}
 	// Are the parts still there (the upload may have been aborted by a

@@ -10,7 +10,6 @@ import (
 	"hash/crc32"
 	"io"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -286,13 +285,11 @@ func (u *upload) Commit(ctx context.Context) error {
 	}
 	u.finished = true
 	u.cancel()
-	switch {
-	case u.resumed != nil:
+	// A new upload of the name replaces a pending one: Pending and Resume
+	// see that the object is newer than the cut (resume.go), at no cost to
+	// uploads.
+	if u.resumed != nil {
 		u.s.deleteState(ctx, u.key, "")
-	case u.s.opts.ResumeWindow > 0 && !strings.HasSuffix(u.key, "/"):
-		// A new upload of the name without an offset replaces a pending
-		// one: drop it, after the 226 (resume.go).
-		go u.s.discardReplaced(u.key)
 	}
 	return nil
 }
