@@ -46,6 +46,7 @@ const (
 	pseudoLineTooLong = "FTPS3-LINE-TOO-LONG"
 	pseudoProtClear   = "FTPS3-PROT-CLEAR"
 	pseudoNoHash      = "FTPS3-NO-HASH " // + the algorithm or command not offered
+	pseudoUnknown     = "FTPS3-UNKNOWN " // + a command the library does not know
 )
 
 // standIn hands the library a SYST in place of pseudo-command cmd ("" for
@@ -91,6 +92,9 @@ func (c *controlConn) pseudoReply(cmd string) []byte {
 	if what, ok := strings.CutPrefix(cmd, pseudoNoHash); ok {
 		return hashNotOffered(what)
 	}
+	if what, ok := strings.CutPrefix(cmd, pseudoUnknown); ok {
+		return []byte(fmt.Sprintf("500 Unknown command %q\r\n", what)) // as the library words it
+	}
 	return nil
 }
 
@@ -116,9 +120,45 @@ func (c *controlConn) status() []byte {
 var restKeepers = map[string]bool{"REST": true, "RETR": true, "STOR": true, "APPE": true, "STOU": true,
 	"PASV": true, "EPSV": true, "TYPE": true, "MODE": true, "STRU": true, "PROT": true, "PBSZ": true, "NOOP": true, "ABOR": true}
 
+// libCommands are the commands ftpserverlib v0.32.0 knows (its
+// commandsMap); it answers any other at once, even while a transfer's
+// goroutine writes that transfer's replies through the same buffer, which
+// interleaves the two (found by FuzzControlSession): such lines become
+// stand-ins, answered in turn.
+var libCommands = map[string]bool{}
+
+func init() {
+	for _, c := range strings.Fields(`USER PASS ACCT ADAT AUTH PROT PBSZ CCC CONF ENC MIC CLNT FEAT SYST NOOP
+		OPTS QUIT AVBL ABOR CSID HELP HOST LANG XRSQ XSEM XSEN SIZE DSIZ STAT MDTM MFMT MFF MFCT RETR STOR
+		STOU STRU APPE DELE RNFR RNTO ALLO REST SITE HASH XCRC MD5 XMD5 XSHA XSHA1 XSHA256 XSHA512 COMB THMB
+		XRCP CWD PWD XCWD XPWD CDUP NLST LIST MLSD MLST MKD RMD RMDA XMKD XRMD SMNT XCUP TYPE MODE PASV EPSV
+		LPSV SPSV PORT LRPT EPRT REIN`) {
+		libCommands[c] = true
+	}
+}
+
+// libKnows reports whether the library takes line's command as one it
+// knows: the text before the first space, upper-cased, or anything ending
+// in ABOR, STAT or QUIT (its "special attention" commands).
+func libKnows(line []byte) bool {
+	cmd, _, _ := strings.Cut(strings.TrimRight(string(line), "\r\n"), " ")
+	cmd = strings.ToUpper(cmd)
+	return libCommands[cmd] || strings.HasSuffix(cmd, "ABOR") || strings.HasSuffix(cmd, "STAT") || strings.HasSuffix(cmd, "QUIT")
+}
+
 // commandLines returns what the library gets for one command line.
 func (c *controlConn) commandLines(line []byte) []byte {
 	f := bytes.Fields(line)
+	if !libKnows(line) {
+		var prefix []byte
+		if c.restPending {
+			c.restPending = false
+			c.swallowRest.Add(1)
+			prefix = []byte("REST 0\r\n")
+		}
+		cmd, _, _ := strings.Cut(strings.TrimRight(string(line), "\r\n"), " ")
+		return c.standIn(prefix, pseudoUnknown+strings.ToUpper(cmd))
+	}
 	if len(f) == 0 {
 		return line
 	}

@@ -83,7 +83,7 @@ func FuzzControlSession(f *testing.F) {
 				t.Fatalf("%q: reply line %q carries a line break or NUL", line, l)
 			}
 			if first && !replyLine.MatchString(body) || !first && !replyLine.MatchString(body) && !strings.HasPrefix(body, " ") {
-				t.Fatalf("%q: malformed reply line %q", line, l)
+				t.Fatalf("%q: malformed reply line %q (the session's lines: %q)", line, l, s.sent)
 			}
 			if replyLine.MatchString(body) && body[3] == ' ' && !strings.HasPrefix(body, "1") {
 				if strings.HasPrefix(body, "227") || strings.HasPrefix(body, "229") {
