@@ -118,15 +118,18 @@ var errMovedSinceSize = errors.New("the file changed since SIZE")
 
 // appendOffset is where APPE of p would continue now: the pending upload's
 // offset, else the stored file's size, else 0 (as objfs.View.Append).
-func (ss *session) appendOffset(ctx context.Context, p string) (int64, error) {
+func (ss *session) appendOffset(ctx context.Context, p string) (off int64, pending bool, err error) {
 	if off, ok, err := ss.view.Pending(ctx, p); err != nil || ok {
-		return off, err
+		return off, ok, err
 	}
 	fi, err := ss.view.Stat(ctx, p)
-	if err != nil {
-		return 0, nil // nothing there: Append starts a new file (or says why not)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return 0, false, nil // nothing there: Append starts a new file
+	case err != nil:
+		return 0, false, err // the store failing: 450, not "changed"
 	}
-	return fi.Size(), nil
+	return fi.Size(), false, nil
 }
 
 // removePending drops the pending upload of p before DELE removes the
@@ -158,13 +161,22 @@ func (ss *session) openUpload(p string, appendTo bool, offset int64) (storage.Up
 	switch {
 	case appendTo:
 		if afterSize {
-			now, err := ss.appendOffset(ctx, p)
+			now, pending, err := ss.appendOffset(ctx, p)
 			if err != nil {
 				return nil, 0, err
 			}
 			if now != told {
 				return nil, 0, &fs.PathError{Op: "append", Path: p, Err: fmt.Errorf(
 					"%w (%d bytes): it continues at byte %d now; ask SIZE again", errMovedSinceSize, told, now)}
+			}
+			if pending {
+				// Exactly where SIZE said, or not at all (another cut of
+				// the name in between changes the offset: refused).
+				u, err := ss.view.Resume(ctx, p, told)
+				if err == nil {
+					ss.log.Info("upload continued", "path", p, "offset", told, "by", "APPE")
+				}
+				return u, told, err
 			}
 		}
 		// APPE onto a stored file copies it into the new upload first:
@@ -214,7 +226,8 @@ func (h *uploadHandle) suspend(ctx context.Context) (offset int64, ok bool, err 
 	if err != nil {
 		return 0, false, err
 	}
-	return off, ok, nil
+	// Only this upload's own bytes are ever reported kept.
+	return off, ok && off <= h.up.Written(), nil
 }
 
 // keptReply is what the client of a cut upload is told when it was kept.

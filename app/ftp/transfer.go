@@ -177,6 +177,9 @@ func (h *uploadHandle) Close() error {
 	var reason, reply error
 	cut := "" // how the client or the network cut it: kept for resuming
 	switch {
+	case h.cause != nil && errors.Is(h.cause, storage.ErrUnavailable):
+		// S3 failing for a while is a cut too: what it holds is kept.
+		reason, reply, cut = h.cause, storageFailed(h.cause), "the storage service was unavailable"
 	case h.cause != nil:
 		reason, reply = h.cause, storageFailed(h.cause)
 	case h.xferErr != nil: // ABOR, a dropped connection, a read error

@@ -149,8 +149,9 @@ func (v *View) kindOf(ctx context.Context, p string) (kind, error) {
 // directory exists (its key is under that prefix now).
 type committed struct {
 	storage.Upload
-	v   *View
-	dir string
+	v      *View
+	dir    string
+	noKeep bool // a cut is an abort (resume.go)
 }
 
 func (u *committed) Commit(ctx context.Context) error {

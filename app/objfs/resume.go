@@ -120,6 +120,14 @@ func (v *View) Append(ctx context.Context, p string) (storage.Upload, int64, err
 	if statErr != nil || fi.size == 0 {
 		return u, 0, nil // nothing there (or empty): a plain upload
 	}
+	// A cut would keep fewer bytes than the stored file holds, and a later
+	// append would then drop the file's tail: such an upload is never kept.
+	if c, ok := u.(*committed); ok {
+		c.noKeep = true
+		if nk, ok := c.Upload.(interface{ NoKeep() }); ok {
+			nk.NoKeep()
+		}
+	}
 	r, err := v.store().Open(ctx, v.key(p), 0)
 	if err != nil {
 		_ = u.Abort(ctx)
@@ -136,7 +144,7 @@ func (v *View) Append(ctx context.Context, p string) (storage.Upload, int64, err
 
 // Suspend keeps the store's upload for resuming, if it can be.
 func (u *committed) Suspend(ctx context.Context) error {
-	if s, ok := u.Upload.(storage.SuspendableUpload); ok {
+	if s, ok := u.Upload.(storage.SuspendableUpload); ok && !u.noKeep {
 		return s.Suspend(ctx)
 	}
 	return u.Upload.Abort(ctx)

@@ -123,6 +123,16 @@ func TestAppendToAFile(t *testing.T) {
 			if got := readAll(t, v, "/log.txt"); string(got) != "line 1\nline 2\n" {
 				t.Fatalf("after append: %q", got)
 			}
+			// An append cut while (or after) the stored file is copied
+			// into it is never kept: a later append would lose the tail.
+			u, _, err = v.Append(ctx, "/log.txt")
+			must(t, err)
+			_, err = u.Write(make([]byte, 2*s3store.MinPartSize))
+			must(t, err)
+			must(t, u.(storage.SuspendableUpload).Suspend(ctx))
+			if off, ok, _ := v.Pending(ctx, "/log.txt"); ok {
+				t.Fatalf("a cut append was kept at %d", off)
+			}
 			u, off, err = v.Append(ctx, "/new.txt")
 			must(t, err)
 			if off != 0 {

@@ -33,10 +33,16 @@ func storageFailure(cause error) error {
 // status code pkg/sftp finds in it by errors.As.
 type statusError struct {
 	err  error
-	code error // one of sftp.ErrSSHFx*
+	msg  string // what the client is told ("" for err's text)
+	code error  // one of sftp.ErrSSHFx*
 }
 
-func (e *statusError) Error() string { return e.err.Error() }
+func (e *statusError) Error() string {
+	if e.msg != "" {
+		return e.msg
+	}
+	return e.err.Error()
+}
 func (e *statusError) Unwrap() []error {
 	return []error{e.code, e.err}
 }
@@ -61,5 +67,21 @@ func status(err error) error {
 	default:
 		code = sftp.ErrSSHFxFailure
 	}
-	return &statusError{err: err, code: code}
+	// A failure of the store below the view has keys, request ids and SDK
+	// names in its text: the client gets a plain sentence (the log keeps
+	// the detail, see handlers.go).
+	msg := ""
+	var se *objfs.StoreError
+	if errors.As(err, &se) {
+		op, p := "", ""
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			op, p = pe.Op+" ", pe.Path+": "
+		}
+		msg = op + p + "the storage service refused the request"
+		if errors.Is(err, storage.ErrUnavailable) {
+			msg = op + p + "the storage service is unavailable: try again later"
+		}
+	}
+	return &statusError{err: err, msg: msg, code: code}
 }

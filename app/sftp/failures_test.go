@@ -68,6 +68,19 @@ func TestS3StoppedMidUpload(t *testing.T) {
 	if !strings.Contains(errString(werr)+errString(cerr), "storage service failed") {
 		t.Errorf("the client was not told that storage failed: %v / %v", werr, cerr)
 	}
+	// Other requests during the outage: a plain status, no store internals.
+	_, serr := c.Stat("outage.bin")
+	_, rerr := c.ReadDir("/")
+	for _, e := range []error{serr, rerr} {
+		if e == nil {
+			t.Fatal("a request succeeded with S3 stopped")
+		}
+		t.Logf("during the outage: %v", e)
+		if msg := e.Error(); strings.Contains(msg, "operation error") || strings.Contains(msg, "RequestID") ||
+			strings.Contains(msg, "127.0.0.1") || !strings.Contains(msg, "storage service") {
+			t.Errorf("status during the outage: %q", msg)
+		}
+	}
 	must(t, m.Start())
 	g.noIncompleteUploads(t)
 	g.mustNotExist(t, "outage.bin")

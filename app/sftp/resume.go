@@ -110,7 +110,10 @@ func (h *handlers) stat(ctx context.Context, p string) (fs.FileInfo, error) {
 	pr := <-pc
 	switch {
 	case pr.err != nil:
-		return nil, pr.err
+		// The stored file (or its absence) is still an answer to give; a
+		// resume that follows is checked against the pending offset.
+		h.log.Warn("could not look for a pending upload", "path", p, "err", pr.err)
+		return fi, err
 	case !pr.ok || (err == nil && fi.IsDir()):
 		return fi, err
 	}

@@ -106,6 +106,10 @@ func (u *upload) saveSnapshot(num int32, _ int64) {
 	u.mu.Unlock()
 }
 
+// NoKeep makes a cut of this upload an abort: its first bytes are not the
+// client's to resend (an append copied a stored file into it).
+func (u *upload) NoKeep() { u.noKeep = true }
+
 // Suspend implements storage.SuspendableUpload: after the parts in flight
 // end, the parts 1..k that S3 holds are kept as the pending upload of the
 // key; what was buffered past them is dropped (the client sends it again).
@@ -114,7 +118,7 @@ func (u *upload) Suspend(ctx context.Context) error {
 	if u.finished {
 		return nil
 	}
-	if u.s.opts.ResumeWindow <= 0 || u.uploadID == "" || u.s.noState.Load() {
+	if u.s.opts.ResumeWindow <= 0 || u.uploadID == "" || u.s.noState.Load() || u.noKeep {
 		return u.Abort(ctx)
 	}
 	u.finished = true
@@ -134,6 +138,7 @@ func (u *upload) Suspend(ctx context.Context) error {
 	defer cancel()
 	st := u.state()
 	if st == nil {
+		u.s.forgetOlder(ctx, u)
 		return u.abortAndForget(ctx)
 	}
 	if u.resumed == nil {
@@ -189,12 +194,43 @@ func (u *upload) state() *pendingState {
 			keep, snap, st.Offset = len(run), s, offset
 		}
 	}
+	// Every byte received is in the parts kept (a cut right at a part's
+	// end, at the end of the file): a client would read that offset as
+	// "all sent" and never resume. Keep one part less.
+	if snap != nil && st.Offset == u.written && u.written > u.base {
+		keep, snap, st.Offset = 0, nil, 0
+		for i := len(run) - 2; i >= 0; i-- {
+			if s, ok := u.snaps[run[i].N]; ok {
+				keep, snap = i+1, s
+				for _, p := range run[:keep] {
+					st.Offset += p.Size
+				}
+				break
+			}
+		}
+	}
 	if snap == nil {
 		return nil
 	}
 	st.Parts = run[:keep]
 	st.Sums, st.CRC32C = snap.sums, snap.crc
 	return st
+}
+
+// forgetOlder drops the pending upload of u's key that u, a new upload of
+// the name without an offset, was to replace: u ends without keeping
+// anything (cancelled, or cut before a part was stored), and the older
+// pending upload must not come back as the name's newest write (a resume
+// of it with u's bytes would mix two versions).
+func (s *Store) forgetOlder(ctx context.Context, u *upload) {
+	if u.resumed != nil || s.opts.ResumeWindow <= 0 || s.noState.Load() || strings.HasSuffix(u.key, "/") {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if old, etag, err := s.loadState(ctx, u.key); err == nil && old.UploadID != u.uploadID {
+		s.forget(ctx, old, etag, "a newer upload of the name ended without keeping anything")
+	}
 }
 
 // abortAndForget aborts the multipart upload and drops its state.
@@ -477,7 +513,7 @@ func (s *Store) continueFrom(ctx context.Context, st *pendingState) (*upload, er
 	u := &upload{
 		s: s, key: st.Key, ctx: uctx, cancel: cancel, partDone: make(chan struct{}, 1),
 		sums: sums, full: full, part: crc32.New(castagnoli), uploadID: st.UploadID, fullObject: st.FullObject,
-		nextNum: int32(len(st.Parts)) + 1, written: st.Offset,
+		nextNum: int32(len(st.Parts)) + 1, written: st.Offset, base: st.Offset,
 		partSizes: map[int32]int64{}, snaps: map[int32]*snapshot{}, resumed: &resumedFrom{claim: st.Claim},
 	}
 	for _, p := range st.Parts {

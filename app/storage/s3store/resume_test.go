@@ -338,3 +338,52 @@ func TestClaimExtendsTheWindow(t *testing.T) {
 		t.Fatal("object differs")
 	}
 }
+
+// A new upload of the name that ends keeping nothing (aborted, or cut
+// before a part was stored) takes the older pending upload with it: a
+// resume of that one with the new upload's bytes would mix two versions.
+func TestNewUploadThatKeepsNothingDropsTheOlder(t *testing.T) {
+	m := testenv.SharedMinIO(t)
+	s, bucket := newStore(t, m, s3store.Options{ResumeWindow: time.Hour})
+	ctx := context.Background()
+	old := make([]byte, 2*part+5)
+	rand.Read(old)
+	for _, end := range []string{"abort", "cut before a part"} {
+		cut(t, s, "k", old)
+		u, err := s.Create(ctx, "k")
+		must(t, err)
+		_, err = u.Write(make([]byte, 1000))
+		must(t, err)
+		if end == "abort" {
+			must(t, u.Abort(ctx))
+		} else {
+			must(t, u.(storage.SuspendableUpload).Suspend(ctx))
+		}
+		if p, err := s.Pending(ctx, "k"); !errors.Is(err, storage.ErrNotExist) {
+			t.Fatalf("%s: the older upload is still pending at %d (%v)", end, p.Offset, err)
+		}
+		waitFor(t, func() bool { return len(m.IncompleteUploads(t, bucket)) == 0 })
+	}
+}
+
+// A cut right at a part's end, all bytes received in parts: the offset
+// kept is one part less, so that a client comparing sizes still resumes.
+func TestCutAtAPartBoundaryKeepsOnePartLess(t *testing.T) {
+	m := testenv.SharedMinIO(t)
+	s, _ := newStore(t, m, s3store.Options{ResumeWindow: time.Hour})
+	data := make([]byte, 3*part)
+	rand.Read(data)
+	cut(t, s, "k", data)
+	p, err := s.Pending(context.Background(), "k")
+	if err != nil || p.Offset != 2*part {
+		t.Fatalf("pending %+v (%v), want offset %d", p, err, 2*part)
+	}
+	u, err := s.Resume(context.Background(), "k", 2*part)
+	must(t, err)
+	_, err = u.Write(data[2*part:])
+	must(t, err)
+	must(t, u.Commit(context.Background()))
+	if !bytes.Equal(content(t, s, "k"), data) {
+		t.Fatal("object differs")
+	}
+}

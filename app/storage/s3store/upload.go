@@ -74,6 +74,8 @@ type upload struct {
 	partSizes map[int32]int64     // bytes of each part in parts
 	snaps     map[int32]*snapshot // hashing state at the end of each part (resume.go)
 	resumed   *resumedFrom        // set when this continues a pending upload
+	noKeep    bool                // never kept for resuming (NoKeep)
+	base      int64               // where this upload's own bytes start (a resume's offset)
 	err       error               // first error of a part
 	wg        sync.WaitGroup
 
@@ -374,6 +376,7 @@ func (u *upload) Abort(ctx context.Context) error {
 	u.cancel()
 	u.wg.Wait()
 	u.releaseBuf()
+	u.s.forgetOlder(ctx, u)
 	if u.uploadID == "" {
 		return nil
 	}
