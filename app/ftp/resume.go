@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"strings"
 	"sync"
 	"time"
@@ -63,23 +62,8 @@ func (ss *session) statPending(ctx context.Context, cmd, p string) (os.FileInfo,
 	if !ok {
 		return nil, false
 	}
-	return pendingInfo{name: path.Base(objfs.Clean(p)), size: off, seen: time.Now()}, true
+	return objfs.PendingFile(p, off, time.Now()), true
 }
-
-// pendingInfo is a pending upload as SIZE and MLST show it: a file whose
-// size is the resumable offset, being written now.
-type pendingInfo struct {
-	name string
-	size int64
-	seen time.Time
-}
-
-func (f pendingInfo) Name() string       { return f.name }
-func (f pendingInfo) Size() int64        { return f.size }
-func (f pendingInfo) Mode() fs.FileMode  { return 0o644 }
-func (f pendingInfo) ModTime() time.Time { return f.seen }
-func (f pendingInfo) IsDir() bool        { return false }
-func (f pendingInfo) Sys() any           { return nil }
 
 // sizeTold is what the session's last SIZE answered, until its next
 // transfer: an APPE of that name must continue there.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"time"
 
 	"github.com/ftps3/ftps3/app/storage"
 )
@@ -80,6 +81,12 @@ func (v *View) Resume(ctx context.Context, p string, offset int64) (storage.Uplo
 	}
 	v.log.Info("upload resumed", "path", Clean(p), "offset", offset)
 	return &committed{Upload: u, v: v, dir: path.Dir(Clean(p))}, nil
+}
+
+// PendingFile is how a pending upload shows to whoever may resume it: a
+// file named as p whose size is the resumable offset.
+func PendingFile(p string, offset int64, modTime time.Time) FileInfo {
+	return FileInfo{name: path.Base(Clean(p)), size: offset, modTime: modTime}
 }
 
 // ErrResuming: another session is resuming the same upload.

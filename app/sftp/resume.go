@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"path"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -121,23 +120,8 @@ func (h *handlers) stat(ctx context.Context, p string) (fs.FileInfo, error) {
 	if err == nil {
 		mt = fi.ModTime()
 	}
-	return pendingInfo{name: path.Base(p), size: pr.off, modTime: mt}, nil
+	return objfs.PendingFile(p, pr.off, mt), nil
 }
-
-// pendingInfo describes a file with a pending upload: its size is the
-// offset the upload can resume from.
-type pendingInfo struct {
-	name    string
-	size    int64
-	modTime time.Time
-}
-
-func (f pendingInfo) Name() string       { return f.name }
-func (f pendingInfo) Size() int64        { return f.size }
-func (f pendingInfo) Mode() fs.FileMode  { return 0o644 }
-func (f pendingInfo) ModTime() time.Time { return f.modTime }
-func (f pendingInfo) IsDir() bool        { return false }
-func (f pendingInfo) Sys() any           { return nil }
 
 // remove deletes file p and drops its pending upload, if any (an explicit
 // cancel): a name that has only a pending upload is removed too.
