@@ -11,22 +11,14 @@ import ftplib
 import hashlib
 import io
 import os
-import ssl
 import sys
+
+from reusing_ftps import ReusingFTP_TLS, insecure_context
 
 host, port, user, password = sys.argv[1:5]
 
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
+ctx = insecure_context()
 
-
-class ReusingFTP_TLS(ftplib.FTP_TLS):
-    def ntransfercmd(self, cmd, rest=None):
-        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
-        if self._prot_p:
-            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session)
-        return conn, size
 
 
 ftp = ReusingFTP_TLS(context=ctx, timeout=60)

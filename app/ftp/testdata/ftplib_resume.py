@@ -10,23 +10,15 @@ that sleeps); resume asks SIZE NAME and sends the rest at full speed.
 Prints "RESUMED AT <offset>" and "UPLOAD OK" at the end.
 """
 import ftplib
-import ssl
 import sys
+
+from reusing_ftps import ReusingFTP_TLS, insecure_context
 import time
 
 host, port, user, password, src, name, mode = sys.argv[1:8]
 
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
+ctx = insecure_context()
 
-
-class ReusingFTP_TLS(ftplib.FTP_TLS):
-    def ntransfercmd(self, cmd, rest=None):
-        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
-        if self._prot_p:
-            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session)
-        return conn, size
 
 
 class SlowReader:

@@ -10,27 +10,13 @@ import socket
 import ssl
 import sys
 
+from reusing_ftps import ReusingFTP_TLS, insecure_context
+
 host, port, user, password, mode, tls_version, upload = sys.argv[1:8]
 port = int(port)
 
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-version = ssl.TLSVersion.TLSv1_2 if tls_version == "TLS1.2" else ssl.TLSVersion.TLSv1_3
-ctx.minimum_version = version
-ctx.maximum_version = version
+ctx = insecure_context(ssl.TLSVersion.TLSv1_2 if tls_version == "TLS1.2" else ssl.TLSVersion.TLSv1_3)
 
-
-class ReusingFTP_TLS(ftplib.FTP_TLS):
-    """ftplib opens data connections with a fresh TLS session; servers that
-    require TLS session reuse (vsftpd's require_ssl_reuse, ftps3) need the
-    control connection's session, the usual subclass."""
-
-    def ntransfercmd(self, cmd, rest=None):
-        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
-        if self._prot_p:
-            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session)
-        return conn, size
 
 
 class ImplicitFTP_TLS(ReusingFTP_TLS):
