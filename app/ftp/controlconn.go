@@ -50,7 +50,8 @@ type controlConn struct {
 
 	metrics          *Metrics // set when the server registers the connection
 	onPassivePort    func(port int)
-	onPassiveCommand func() // a PASV or EPSV arrived
+	onPassiveCommand func()      // a PASV or EPSV arrived
+	passivePace      atomic.Bool // passive replies are held a moment (pacing.go)
 	afterReply       atomic.Pointer[func()]
 	replyCode        atomic.Int32 // the code a failed operation's 550 reply must carry
 	inMultiline      multiline    // written only under writeMu
@@ -138,6 +139,7 @@ func (c *controlConn) Write(p []byte) (int, error) {
 		p = withCode(p, int(c.replyCode.Swap(0)))
 	}
 	if port := passivePortOf(p); port > 0 && c.onPassivePort != nil {
+		c.paceReply()
 		c.onPassivePort(port)
 	}
 	if isErrorReply(p) && c.metrics != nil {

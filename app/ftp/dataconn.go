@@ -57,6 +57,9 @@ type dataListener struct {
 	loopDone chan struct{} // closed when the accept loop ends
 	loopErr  error         // why it ended (set before loopDone closes)
 	bound    atomic.Bool   // a connection was chosen: later ones are closed
+	// announced is when the passive reply naming the port was written
+	// (Unix nanoseconds; 0 before): see pacing.go.
+	announced atomic.Int64
 }
 
 // passiveReservation is how long a passive port waits for its transfer.
@@ -102,11 +105,15 @@ func (l *dataListener) Accept() (net.Conn, error) {
 		l.state.Unlock()
 		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: net.ErrClosed}
 	}
-	if !l.accepting {
+	first := !l.accepting
+	if first {
 		l.accepting = true
 		go l.acceptLoop()
 	}
 	l.state.Unlock()
+	if at := l.announced.Load(); first && at != 0 {
+		l.notePassiveGap(time.Unix(0, at))
+	}
 	select {
 	case c := <-l.cands:
 		return &dataConn{l: l, first: c, conn: c, closed: make(chan struct{}), idle: l.s.opts.DataIdleTimeout}, nil

@@ -24,6 +24,9 @@ type Metrics struct {
 	LoginTimeouts atomic.Int64
 	// DataIdleTimeouts counts transfers ended for moving nothing too long.
 	DataIdleTimeouts atomic.Int64
+	// PacedSessions counts sessions whose passive replies are paced
+	// (pacing.go).
+	PacedSessions atomic.Int64
 }
 
 func (m *Metrics) refused(reason string) {
@@ -51,5 +54,6 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 		reason(refusedLoginsQueue, &m.ConnsRefusedPending))
 	promtext.Counter(w, "ftps3_login_timeouts_total", "Connections closed for not logging in in time.", m.LoginTimeouts.Load())
 	promtext.Counter(w, "ftps3_data_idle_timeouts_total", "Transfers ended because their data connection moved nothing for too long.", m.DataIdleTimeouts.Load())
+	promtext.Counter(w, "ftps3_paced_sessions_total", "Sessions whose client came late after a passive reply (curl 7.88's race): their passive replies are paced.", m.PacedSessions.Load())
 	promtext.Counter(w, "ftps3_command_errors_total", "Commands answered with an error reply (4xx or 5xx).", m.ErrorReplies.Load())
 }

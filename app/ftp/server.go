@@ -190,6 +190,9 @@ func (s *Server) dataTLSFor(dc *dataConn) (*tls.Config, error) {
 func (s *Server) setPortOwner(port int, c *controlConn) {
 	s.portMu.Lock()
 	s.ports[port] = c
+	if l := s.listeners[port]; l != nil {
+		l.announced.Store(time.Now().UnixNano())
+	}
 	s.portMu.Unlock()
 }
 
