@@ -1,6 +1,7 @@
 package sftp
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"io"
@@ -17,18 +18,44 @@ import (
 // session only once every request it read was answered; and it lets
 // pkg/sftp's last replies and the end of the channel take turns (pkg/sftp may
 // still be writing a reply when Serve returns).
+//
+// Replies are sent in batches, by a goroutine of the channel's own.
+// pkg/sftp writes each reply in two calls (its header, then its payload),
+// one reply at a time, and the SSH channel sends every call as a packet of
+// its own: a MAC and a system call each. Here replies are gathered while
+// the previous batch is being sent and go out together: a client with 64
+// writes in flight gets their statuses in a few packets instead of 128.
+// Nothing waits for a batch to fill: a reply goes out as soon as the sender
+// is free.
 type sessionChannel struct {
 	ssh.Channel
-	in, out      packetCounter
-	requests     atomic.Int64
-	replies      atomic.Int64
-	mu           sync.Mutex // orders writes and the end
-	ended        bool
-	readMu, wrMu sync.Mutex
+	rd       *bufio.Reader // the channel, read ahead
+	in, out  packetCounter
+	requests atomic.Int64
+	replies  atomic.Int64
+
+	mu         sync.Mutex // guards what follows
+	ready      sync.Cond  // whole replies wait, or the sender must stop
+	sent       sync.Cond  // a batch was sent, or the sender stopped
+	batch      []byte     // replies waiting (and the header of one whose payload is still to come)
+	spare      []byte     // the buffer of the batch last sent, reused
+	whole      int        // bytes of batch that end on a reply's end
+	writeErr   error      // the channel failed: later writes fail too
+	stopping   bool       // the sender sends what is whole, then stops
+	senderDone bool
 }
 
+// sessionReadAhead is what a session reads from its channel at most at once.
+const sessionReadAhead = 128 << 10
+
+// maxBatch bounds the replies waiting while a batch is sent: a client that
+// stops reading stalls its session's writers there, as the channel would.
+const maxBatch = 256 << 10
+
 func (s *Server) newSessionChannel(ch ssh.Channel) *sessionChannel {
-	sc := &sessionChannel{Channel: ch}
+	sc := &sessionChannel{Channel: ch, rd: bufio.NewReaderSize(ch, sessionReadAhead)}
+	sc.ready.L, sc.sent.L = &sc.mu, &sc.mu
+	go sc.sender()
 	s.mu.Lock()
 	s.channels[sc] = true
 	s.mu.Unlock()
@@ -62,37 +89,96 @@ func (s *Server) waitAnswered(ctx context.Context) {
 	}
 }
 
+// Read hands pkg/sftp the requests, read from the channel in large chunks:
+// pkg/sftp reads each request in two calls (its length, then the rest), and
+// each read of the channel may send the client a window adjustment, a
+// packet of its own.
 func (c *sessionChannel) Read(p []byte) (int, error) {
-	n, err := c.Channel.Read(p)
+	n, err := c.rd.Read(p)
 
 	c.requests.Add(int64(c.in.feed(p[:n])))
 
 	return n, err
 }
 
+// Write takes part of a reply, or a whole one, for the sender.
 func (c *sessionChannel) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.ended {
-		return 0, io.ErrClosedPipe
+	for len(c.batch) >= maxBatch && c.writeErr == nil && !c.stopping {
+		c.sent.Wait()
 	}
-	n, err := c.Channel.Write(p)
-	c.replies.Add(int64(c.out.feed(p[:n])))
-	return n, err
+	switch {
+	case c.stopping:
+		return 0, io.ErrClosedPipe
+	case c.writeErr != nil:
+		return 0, c.writeErr
+	}
+	c.batch = append(c.batch, p...)
+	c.out.feed(p)
+	if c.out.atBoundary() {
+		c.whole = len(c.batch)
+		c.ready.Signal()
+	}
+	return len(p), nil
+}
+
+// sender sends the whole replies as they come, gathered while it was busy.
+func (c *sessionChannel) sender() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		for c.whole == 0 && !c.stopping {
+			c.ready.Wait()
+		}
+		if c.whole == 0 {
+			c.senderDone = true
+			c.sent.Broadcast()
+			return
+		}
+		out := c.batch[:c.whole]
+		c.batch = append(c.spare[:0], c.batch[c.whole:]...)
+		c.whole = 0
+		failed := c.writeErr != nil
+		c.mu.Unlock()
+		var err error
+		if !failed {
+			_, err = c.Channel.Write(out)
+		}
+		var pc packetCounter
+		replies := pc.feed(out)
+		c.mu.Lock()
+		c.spare = out[:0]
+		c.replies.Add(int64(replies))
+		if err != nil && c.writeErr == nil {
+			c.writeErr = err
+		}
+		c.sent.Broadcast()
+	}
+}
+
+// stop lets the sender send the whole replies written so far, and waits
+// for it to end.
+func (c *sessionChannel) stop() {
+	c.stopping = true
+	c.ready.Signal()
+	for !c.senderDone {
+		c.sent.Wait()
+	}
 }
 
 func (c *sessionChannel) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.ended = true
+	c.stop()
 	return c.Channel.Close()
 }
 
-// end sends EOF and closes the channel once no reply is being written.
+// end sends EOF and closes the channel once the replies are sent.
 func (c *sessionChannel) end() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.ended = true
+	c.stop()
 	c.Channel.CloseWrite()
 	c.Channel.Close()
 }
@@ -104,6 +190,9 @@ type packetCounter struct {
 	have int    // bytes of the length read so far
 	left uint32 // bytes of the current packet still to come
 }
+
+// atBoundary tells whether the stream fed so far ends on a packet's end.
+func (pc *packetCounter) atBoundary() bool { return pc.have == 0 && pc.left == 0 }
 
 func (pc *packetCounter) feed(p []byte) int {
 	packets := 0

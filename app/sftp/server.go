@@ -168,10 +168,7 @@ func (s *Server) serveConn(raw net.Conn) {
 		log.Warn("connection refused: too many failed logins from this address", "retry_after", wait.Round(time.Second).String())
 		return
 	}
-	c := net.Conn(raw)
-	if s.opts.IdleTimeout > 0 {
-		c = &idleConn{Conn: raw, idle: s.opts.IdleTimeout}
-	}
+	c := newTransportConn(raw, s.opts.IdleTimeout)
 	// The handshake must end in bounded time, idle timeout or not.
 	raw.SetDeadline(time.Now().Add(2 * time.Minute))
 	la := &loginAttempt{s: s, ip: ip, log: log}
@@ -331,17 +328,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // cutGrace bounds how long Shutdown waits, once the connections are
 // closed, for the uploads they cut to be kept for resuming or aborted.
 const cutGrace = 30 * time.Second
-
-// idleConn closes a connection on which nothing arrived for idle.
-type idleConn struct {
-	net.Conn
-	idle time.Duration
-}
-
-func (c *idleConn) Read(p []byte) (int, error) {
-	c.Conn.SetReadDeadline(time.Now().Add(c.idle))
-	return c.Conn.Read(p)
-}
 
 func hostOf(a net.Addr) string {
 	if ta, ok := a.(*net.TCPAddr); ok {

@@ -1,0 +1,78 @@
+package sftp
+
+import (
+	"encoding/binary"
+	"sync"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// recordingChannel is an ssh.Channel that records each Write, and holds the
+// first one until released (a slow network).
+type recordingChannel struct {
+	ssh.Channel
+	mu      sync.Mutex
+	writes  [][]byte
+	started chan struct{}
+	release chan struct{}
+}
+
+func (c *recordingChannel) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	first := len(c.writes) == 0
+	c.writes = append(c.writes, append([]byte(nil), p...))
+	c.mu.Unlock()
+	if first {
+		close(c.started)
+		<-c.release
+	}
+	return len(p), nil
+}
+
+func (c *recordingChannel) Read([]byte) (int, error) { select {} }
+func (c *recordingChannel) CloseWrite() error          { return nil }
+func (c *recordingChannel) Close() error               { return nil }
+
+// reply writes one SFTP reply as pkg/sftp does: its header, then its payload.
+func reply(t *testing.T, sc *sessionChannel, payload string) {
+	t.Helper()
+	hdr := binary.BigEndian.AppendUint32(nil, uint32(len(payload)))
+	if _, err := sc.Write(hdr); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sc.Write([]byte(payload)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Replies go out whole (header and payload in one write of the channel),
+// the first at once, and those written while a write is under way together
+// in the next; every reply is counted once sent.
+func TestRepliesAreBatched(t *testing.T) {
+	ch := &recordingChannel{started: make(chan struct{}), release: make(chan struct{})}
+	srv := &Server{channels: map[*sessionChannel]bool{}}
+	sc := srv.newSessionChannel(ch)
+	reply(t, sc, "first")
+	<-ch.started // the first reply is being sent without waiting for more
+	reply(t, sc, "second")
+	reply(t, sc, "third")
+	close(ch.release)
+	sc.end()
+
+	if len(ch.writes) != 2 {
+		t.Fatalf("%d channel writes, want 2: %q", len(ch.writes), ch.writes)
+	}
+	if got := string(ch.writes[0][4:]); got != "first" {
+		t.Errorf("first write %q", got)
+	}
+	if got, want := len(ch.writes[1]), 2*4+len("second")+len("third"); got != want {
+		t.Errorf("second write: %d bytes, want %d", got, want)
+	}
+	if n := sc.replies.Load(); n != 3 {
+		t.Errorf("%d replies counted, want 3", n)
+	}
+	if _, err := sc.Write([]byte{0, 0, 0, 1}); err == nil {
+		t.Error("a write after the end succeeded")
+	}
+}
