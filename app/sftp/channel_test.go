@@ -31,8 +31,8 @@ func (c *recordingChannel) Write(p []byte) (int, error) {
 }
 
 func (c *recordingChannel) Read([]byte) (int, error) { select {} }
-func (c *recordingChannel) CloseWrite() error          { return nil }
-func (c *recordingChannel) Close() error               { return nil }
+func (c *recordingChannel) CloseWrite() error        { return nil }
+func (c *recordingChannel) Close() error             { return nil }
 
 // reply writes one SFTP reply as pkg/sftp does: its header, then its payload.
 func reply(t *testing.T, sc *sessionChannel, payload string) {
