@@ -182,3 +182,35 @@ func TestPythonFtplibSession(t *testing.T) {
 	}
 	g.noIncompleteUploads(t)
 }
+
+// A client that sends its ClientHello as soon as it connects, and waits for
+// the answer before its transfer command (curl), gets the handshake done
+// first; the transfer then runs on it. Before the port ran its own TLS, the
+// handshake waited for the transfer command and such a client for its
+// timer.
+func TestDataHandshakeBeforeTheTransferCommand(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file"})
+	c := dialRaw(t, g.addr, false)
+	c.startTLS()
+	c.login()
+	c.expect(200, "PBSZ 0")
+	c.expect(200, "PROT P")
+	port := c.epsvPort()
+	dc := c.openData(port)
+	dc.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := dc.Handshake(); err != nil {
+		t.Fatalf("data handshake before the transfer command: %v", err)
+	}
+	c.expect(200, "TYPE I") // commands in between, as curl sends them
+	c.expect(550, "SIZE nothing-yet")
+	c.send("STOR early.bin")
+	c.expect150()
+	if _, err := dc.Write([]byte("early")); err != nil {
+		t.Fatal(err)
+	}
+	dc.Close()
+	c.expect226()
+	if got, err := g.object("early.bin"); err != nil || string(got) != "early" {
+		t.Fatalf("stored %q, %v", got, err)
+	}
+}

@@ -33,7 +33,10 @@ import (
 //     right before STOR it resumes a cut upload (resume.go).
 //   - ABOR is counted before the library sees it: an upload it cuts is
 //     discarded, where any other cut keeps it for resuming (resume.go).
-//   - PROT other than P: 536, data connections are always TLS.
+//   - PROT other than P: 536, data connections are always TLS. PROT P
+//     reaches the library as PROT C: the data connections' TLS is not the
+//     library's but the port's (dataconn.go), which answers a client's
+//     ClientHello as soon as it comes.
 //   - PASV and EPSV first close the session's passive ports that no
 //     transfer uses (Server.releasePassive).
 //   - HASH and its kin: the file name is quoted for the library; OPTS HASH
@@ -199,6 +202,7 @@ func (c *controlConn) commandLines(line []byte) []byte {
 		if len(f) != 2 || !bytes.EqualFold(f[1], []byte("P")) {
 			return c.standIn(prefix, pseudoProtClear)
 		}
+		return append(prefix, "PROT C\r\n"...)
 	case "HASH", "XSHA256", "XSHA1", "XSHA", "XMD5", "MD5":
 		return append(prefix, quoteHashName(cmd, line)...)
 	case "XCRC", "XSHA512":

@@ -28,32 +28,48 @@ import (
 // hands it (io.Copy passes the *tls.Conn to the handle's ReadFrom or
 // WriteTo): see dataConnOf.
 
-// dataListener is what WrapPassiveListener puts under the library's TLS
-// listener on a passive port. The data connection it returns belongs to the
-// session that opened the port: it comes from the control connection's IP
-// address and, unless reuse is optional, proves in its TLS ClientHello that
-// its client holds the control connection's TLS session (sessionreuse.go).
+// dataListener is what WrapPassiveListener returns for a passive port. The
+// data connection it returns belongs to the session that opened the port:
+// it comes from the control connection's IP address and, unless reuse is
+// optional, proves in its TLS ClientHello that its client holds the control
+// connection's TLS session (sessionreuse.go).
 //
-// Clients send that ClientHello only after the 150 reply, which the library
-// sends once Accept has returned, so Accept returns a dataConn that chooses
-// its client on its first Read, when crypto/tls asks for the ClientHello:
-// it checks the first connection and any that arrive after it, at once, and
-// binds to the first that passes; the others are closed. A stranger can
-// neither take the transfer nor end it: the port keeps waiting for its client.
+// The port runs its data connection's TLS itself, from the moment its
+// passive reply is written (start): the first connection from the
+// session's address becomes a dataConn whose TLS handshake runs at once.
+// Some clients send their ClientHello right after connecting and wait for
+// the answer before they read anything else (curl, which meanwhile reads
+// no reply on its control connection: if the handshake waited for the
+// transfer, each command in between, TYPE or SIZE, cost it 200 ms); others
+// send it only after the 150 reply, which the library sends once Accept has
+// returned. So Accept returns the connection as soon as it arrived, its
+// handshake running or done, and the transfer's first read or write waits
+// for the handshake.
+//
+// The dataConn chooses its client on the handshake's first read, when
+// crypto/tls asks for the ClientHello: it checks the first connection and
+// any that arrive after it, at once, and binds to the first that passes;
+// the others are closed. A stranger can neither take the transfer nor end
+// it: the port keeps waiting for its client.
 type dataListener struct {
 	net.Listener
 	s    *Server
 	port int
 
-	// state orders starting the accept loop and closing the port: a port
-	// closed for not being used cannot start accepting, and a port that
-	// started accepting is not closed for not being used.
-	state     sync.Mutex
-	accepting bool // a transfer asked for its connection: the accept loop runs
-	closed    bool
+	// state orders starting the accept loop, handing the connection to a
+	// transfer and closing the port: a port closed for not being used
+	// cannot start accepting, and a port whose connection a transfer asked
+	// for is not closed for not being used.
+	state   sync.Mutex
+	looping bool // the accept loop runs
+	taken   bool // a transfer asked for the connection (Accept)
+	closed  bool
+	dc      *dataConn // the connection, once one arrived
+	tc      *tls.Conn // its TLS
 
 	expire   *time.Timer   // closes a port no transfer used
 	cands    chan net.Conn // connections from the owner's address, not yet checked
+	prepared chan struct{} // closed once tc is set, or no connection will come
 	loopDone chan struct{} // closed when the accept loop ends
 	loopErr  error         // why it ended (set before loopDone closes)
 	bound    atomic.Bool   // a connection was chosen: later ones are closed
@@ -79,7 +95,7 @@ func newDataListener(s *Server, l net.Listener) *dataListener {
 		port = a.Port
 	}
 	dl := &dataListener{Listener: l, s: s, port: port,
-		cands: make(chan net.Conn, maxDataChecks), loopDone: make(chan struct{})}
+		cands: make(chan net.Conn, maxDataChecks), prepared: make(chan struct{}), loopDone: make(chan struct{})}
 	// A port reserved by PASV/EPSV that no transfer uses is closed soon,
 	// so it cannot be held forever (clients send the transfer command
 	// right after PASV).
@@ -97,34 +113,80 @@ func newDataListener(s *Server, l net.Listener) *dataListener {
 	return dl
 }
 
+// start begins accepting on the port: its passive reply was written.
+func (l *dataListener) start() {
+	l.state.Lock()
+	defer l.state.Unlock()
+	l.startLocked()
+}
+
+func (l *dataListener) startLocked() {
+	if l.looping || l.closed {
+		return
+	}
+	l.looping = true
+	go l.acceptLoop()
+	go l.prepare()
+}
+
+// prepare makes the first connection from the session's address the port's
+// dataConn, and runs its TLS handshake (which chooses the client: bind).
+// The handshake's error, if any, is what the transfer's first read or
+// write returns.
+func (l *dataListener) prepare() {
+	var c net.Conn
+	select {
+	case c = <-l.cands:
+	case <-l.loopDone:
+		select {
+		case c = <-l.cands: // accepted just before the end
+		default:
+			close(l.prepared)
+			return
+		}
+	}
+	dc := &dataConn{l: l, first: c, conn: c, closed: make(chan struct{}), idle: l.s.opts.DataIdleTimeout}
+	tc := tls.Server(dc, l.s.dataTLS())
+	l.state.Lock()
+	if l.closed && !l.taken {
+		l.state.Unlock()
+		c.Close()
+		close(l.prepared)
+		return
+	}
+	l.dc, l.tc = dc, tc
+	close(l.prepared)
+	l.state.Unlock()
+	_ = tc.Handshake()
+}
+
 // Accept returns the data connection once a connection from the session's
-// address arrived (the library's deadline on the port bounds the wait).
+// address arrived (the library's deadline on the port bounds the wait),
+// its TLS handshake running or done.
 func (l *dataListener) Accept() (net.Conn, error) {
 	l.state.Lock()
 	if l.closed {
 		l.state.Unlock()
 		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: net.ErrClosed}
 	}
-	first := !l.accepting
-	if first {
-		l.accepting = true
-		go l.acceptLoop()
-	}
+	first := !l.taken
+	l.taken = true
+	l.startLocked() // in case the transfer came before the reply was seen
 	l.state.Unlock()
 	if at := l.announced.Load(); first && at != 0 {
 		l.notePassiveGap(time.Unix(0, at))
 	}
-	select {
-	case c := <-l.cands:
-		return &dataConn{l: l, first: c, conn: c, closed: make(chan struct{}), idle: l.s.opts.DataIdleTimeout}, nil
-	case <-l.loopDone:
-		select {
-		case c := <-l.cands: // accepted just before the end
-			return &dataConn{l: l, first: c, conn: c, closed: make(chan struct{}), idle: l.s.opts.DataIdleTimeout}, nil
-		default:
+	<-l.prepared
+	l.state.Lock()
+	tc := l.tc
+	l.state.Unlock()
+	if tc == nil {
+		if l.loopErr != nil {
 			return nil, l.loopErr
 		}
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: net.ErrClosed}
 	}
+	return tc, nil
 }
 
 func (l *dataListener) acceptLoop() {
@@ -157,14 +219,18 @@ func (l *dataListener) acceptLoop() {
 // and reports whether it did.
 func (l *dataListener) closeUnused() bool {
 	l.state.Lock()
-	if l.accepting || l.closed {
+	if l.taken || l.closed {
 		l.state.Unlock()
 		return false
 	}
 	l.closed = true
+	dc := l.dc
 	l.state.Unlock()
 	l.Listener.Close()
-	l.forget(false)
+	if dc != nil {
+		dc.Close()
+	}
+	l.forget()
 	return true
 }
 
@@ -174,24 +240,30 @@ func (l *dataListener) refuse(c net.Conn, why error) {
 	c.Close()
 }
 
-// Close closes the port and the connections still waiting on it.
+// Close closes the port and the connections still waiting on it (the
+// transfer that took the connection closes that one).
 func (l *dataListener) Close() error {
 	l.state.Lock()
-	already, started := l.closed, l.accepting
+	already := l.closed
 	l.closed = true
+	dc, taken := l.dc, l.taken
 	l.state.Unlock()
 	err := l.Listener.Close()
 	if !already {
-		l.forget(started)
+		if dc != nil && !taken {
+			dc.Close()
+		}
+		l.forget()
 	}
 	return err
 }
 
 // forget takes the closed port out of the server's records and, if its
 // accept loop ran, closes what that loop left waiting once it has ended.
-func (l *dataListener) forget(started bool) {
+func (l *dataListener) forget() {
 	l.state.Lock()
 	l.expire.Stop()
+	started := l.looping
 	l.state.Unlock()
 	l.s.portMu.Lock()
 	if l.s.listeners[l.port] == l {

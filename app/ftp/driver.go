@@ -33,10 +33,13 @@ func (s *Server) GetSettings() (*ftpserver.Settings, error) {
 		PublicIPResolver: func(cc ftpserver.ClientContext) (string, error) {
 			return s.passive.forClient(cc.RemoteAddr(), cc.LocalAddr())
 		},
-		IdleTimeout:            int(o.IdleTimeout / time.Second),
-		ConnectionTimeout:      30,
-		DisableActiveMode:      true,
-		TLSRequired:            ftpserver.ImplicitEncryption, // the Listener did TLS
+		IdleTimeout:       int(o.IdleTimeout / time.Second),
+		ConnectionTimeout: 30,
+		DisableActiveMode: true,
+		// The Listener does the control connection's TLS, and each
+		// passive port its data connections' (dataconn.go): the library
+		// does none, and sees PROT P as PROT C (commands.go).
+		TLSRequired:            ftpserver.ClearOrEncrypted,
 		DisableSite:            true,
 		DisableMFMT:            true,
 		EnableHASH:             true, // answered from recorded digests (hash.go)
@@ -144,12 +147,13 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, login, password string) (f
 	return newSession(s, cc, user), nil
 }
 
-// GetTLSConfig implements ftpserver.MainDriver: the library asks it for
-// data connections only (the Listener made the control connection's TLS).
+// GetTLSConfig implements ftpserver.MainDriver: the library only checks
+// that there is one (to list AUTH TLS, PBSZ and PROT in FEAT); it runs no
+// TLS itself (GetSettings).
 func (s *Server) GetTLSConfig() (*tls.Config, error) { return s.dataTLS(), nil }
 
 // WrapPassiveListener implements ftpserver.MainDriverExtensionPassiveWrapper:
-// each data connection is a dataConn under the library's TLS.
+// each data connection is a dataConn under the port's TLS.
 func (s *Server) WrapPassiveListener(l net.Listener) (net.Listener, error) {
 	return newDataListener(s, l), nil
 }

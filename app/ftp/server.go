@@ -186,14 +186,17 @@ func (s *Server) dataTLSFor(dc *dataConn) (*tls.Config, error) {
 }
 
 // setPortOwner records the control connection a passive port was announced
-// to (replies.go reads the port from the PASV/EPSV reply).
+// to (replies.go reads the port from the PASV/EPSV reply), and starts the
+// port: its data connection's TLS begins as soon as the client connects.
 func (s *Server) setPortOwner(port int, c *controlConn) {
 	s.portMu.Lock()
 	s.ports[port] = c
-	if l := s.listeners[port]; l != nil {
-		l.announced.Store(time.Now().UnixNano())
-	}
+	l := s.listeners[port]
 	s.portMu.Unlock()
+	if l != nil {
+		l.announced.Store(time.Now().UnixNano())
+		l.start()
+	}
 }
 
 // releasePassive closes the passive ports of c that no transfer uses yet:
