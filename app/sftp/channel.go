@@ -29,13 +29,16 @@ import (
 // is free.
 type sessionChannel struct {
 	ssh.Channel
-	rd       *bufio.Reader // the channel, read ahead
-	in, out  packetCounter
-	requests atomic.Int64
-	replies  atomic.Int64
+	rd         *bufio.Reader // the channel, read ahead
+	writes     *writeHandles // the session's uploads, for the fast path (nil: none)
+	fastWrites *atomic.Int64 // the server's count of requests the fast path took
+	in, out    packetCounter
+	requests   atomic.Int64
+	replies    atomic.Int64
 
 	mu         sync.Mutex // guards what follows
 	ready      sync.Cond  // whole replies wait, or the sender must stop
+	between    sync.Cond  // the replies written end on a reply's end
 	sent       sync.Cond  // a batch was sent, or the sender stopped
 	batch      []byte     // replies waiting (and the header of one whose payload is still to come)
 	spare      []byte     // the buffer of the batch last sent, reused
@@ -53,8 +56,8 @@ const sessionReadAhead = 128 << 10
 const maxBatch = 256 << 10
 
 func (s *Server) newSessionChannel(ch ssh.Channel) *sessionChannel {
-	sc := &sessionChannel{Channel: ch, rd: bufio.NewReaderSize(ch, sessionReadAhead)}
-	sc.ready.L, sc.sent.L = &sc.mu, &sc.mu
+	sc := &sessionChannel{Channel: ch, rd: bufio.NewReaderSize(ch, sessionReadAhead), fastWrites: &s.fastWrites}
+	sc.ready.L, sc.sent.L, sc.between.L = &sc.mu, &sc.mu, &sc.mu
 	go sc.sender()
 	s.mu.Lock()
 	s.channels[sc] = true
@@ -93,7 +96,12 @@ func (s *Server) waitAnswered(ctx context.Context) {
 // pkg/sftp reads each request in two calls (its length, then the rest), and
 // each read of the channel may send the client a window adjustment, a
 // packet of its own.
+//
+// Between requests, the WRITEs of uploads are taken first (fastwrite.go).
 func (c *sessionChannel) Read(p []byte) (int, error) {
+	if c.writes != nil && c.in.atBoundary() {
+		c.serveWrites()
+	}
 	n, err := c.rd.Read(p)
 
 	c.requests.Add(int64(c.in.feed(p[:n])))
@@ -105,8 +113,29 @@ func (c *sessionChannel) Read(p []byte) (int, error) {
 func (c *sessionChannel) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for len(c.batch) >= maxBatch && c.writeErr == nil && !c.stopping {
-		c.sent.Wait()
+	return c.appendLocked(p, false)
+}
+
+// reply queues a whole reply of the channel's own (fastwrite.go), between
+// two of pkg/sftp's (which writes each in two calls).
+func (c *sessionChannel) reply(pkt []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, err := c.appendLocked(pkt, true)
+	return err
+}
+
+// appendLocked adds p to the batch once there is room (and, for a reply of
+// the channel's own, once the batch ends on a reply's end).
+func (c *sessionChannel) appendLocked(p []byte, own bool) (int, error) {
+	for c.writeErr == nil && !c.stopping {
+		if own && !c.out.atBoundary() {
+			c.between.Wait()
+		} else if len(c.batch) >= maxBatch {
+			c.sent.Wait()
+		} else {
+			break
+		}
 	}
 	switch {
 	case c.stopping:
@@ -119,6 +148,7 @@ func (c *sessionChannel) Write(p []byte) (int, error) {
 	if c.out.atBoundary() {
 		c.whole = len(c.batch)
 		c.ready.Signal()
+		c.between.Broadcast()
 	}
 	return len(p), nil
 }
@@ -161,6 +191,7 @@ func (c *sessionChannel) sender() {
 // for it to end.
 func (c *sessionChannel) stop() {
 	c.stopping = true
+	c.between.Broadcast()
 	c.ready.Signal()
 	for !c.senderDone {
 		c.sent.Wait()

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -74,5 +75,45 @@ func TestRepliesAreBatched(t *testing.T) {
 	}
 	if _, err := sc.Write([]byte{0, 0, 0, 1}); err == nil {
 		t.Error("a write after the end succeeded")
+	}
+}
+
+// A reply of the channel's own (the upload fast path's) never lands inside
+// one of pkg/sftp's, which comes in two writes: it waits for the payload.
+func TestOwnReplyWaitsForAWholeReply(t *testing.T) {
+	ch := &recordingChannel{started: make(chan struct{}), release: make(chan struct{})}
+	close(ch.release)
+	srv := &Server{channels: map[*sessionChannel]bool{}}
+	sc := srv.newSessionChannel(ch)
+	payload := "pkg/sftp's reply"
+	if _, err := sc.Write(binary.BigEndian.AppendUint32(nil, uint32(len(payload)))); err != nil {
+		t.Fatal(err)
+	}
+	own := make(chan error, 1)
+	go func() { own <- sc.reply(statusPacket(7, nil)) }()
+	time.Sleep(50 * time.Millisecond) // the reply would be in by now, had it not waited
+	if _, err := sc.Write([]byte(payload)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-own; err != nil {
+		t.Fatal(err)
+	}
+	sc.end()
+
+	var stream []byte
+	for _, w := range ch.writes {
+		stream = append(stream, w...)
+	}
+	var got []string
+	for len(stream) >= 4 {
+		n := int(binary.BigEndian.Uint32(stream))
+		if 4+n > len(stream) {
+			t.Fatalf("a reply cut short: %q", stream)
+		}
+		got = append(got, string(stream[4:4+n]))
+		stream = stream[4+n:]
+	}
+	if len(got) != 2 || got[0] != payload || got[1][0] != fxpStatus {
+		t.Fatalf("replies sent: %q", got)
 	}
 }

@@ -2,3 +2,6 @@ package sftp
 
 // ShellWords is shellWords, for the table test of command-line parsing.
 var ShellWords = shellWords
+
+// FastWrites counts the WRITE requests the upload fast path took.
+func FastWrites(s *Server) int64 { return s.fastWrites.Load() }

@@ -17,9 +17,10 @@ import (
 // server) through the user's view: every rule about paths, directories,
 // renames and removes is the view's.
 type handlers struct {
-	s    *Server
-	view *objfs.View
-	log  *slog.Logger
+	s      *Server
+	view   *objfs.View
+	log    *slog.Logger
+	writes *writeHandles // the session's uploads, for the fast path (fastwrite.go)
 }
 
 var (
@@ -79,6 +80,7 @@ func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 		h.transferEnded()
 		return nil, h.fail("upload", p, err)
 	}
+	h.writes.add(r, u)
 	return u, nil
 }
 

@@ -32,10 +32,11 @@ import (
 
 // Server is the SFTP gateway.
 type Server struct {
-	opts    Options
-	base    ssh.ServerConfig
-	log     *slog.Logger
-	metrics *Metrics
+	fastWrites atomic.Int64 // WRITE requests taken by the fast path (fastwrite.go)
+	opts       Options
+	base       ssh.ServerConfig
+	log        *slog.Logger
+	metrics    *Metrics
 
 	mu        sync.Mutex
 	listeners map[net.Listener]bool
@@ -279,8 +280,9 @@ func sshString(payload []byte) (string, bool) {
 // serveSFTP runs the request server over the channel until the client ends
 // it or the connection drops; handles still open are then closed, which
 // cuts their uploads (kept for resuming: upload.go).
-func (s *Server) serveSFTP(ch io.ReadWriteCloser, usr *auth.User, log *slog.Logger) {
-	h := &handlers{s: s, view: s.opts.FS.View(usr.Home, usr.ReadOnly, log), log: log}
+func (s *Server) serveSFTP(ch *sessionChannel, usr *auth.User, log *slog.Logger) {
+	ch.writes = newWriteHandles()
+	h := &handlers{s: s, view: s.opts.FS.View(usr.Home, usr.ReadOnly, log), log: log, writes: ch.writes}
 	rs := sftp.NewRequestServer(ch, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h})
 	if err := rs.Serve(); err != nil && !errors.Is(err, io.EOF) {
 		log.Debug("sftp ended", "err", err)

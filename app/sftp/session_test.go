@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/pkg/sftp"
+
+	gw "github.com/ftps3/ftps3/app/sftp"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -115,6 +117,52 @@ func TestOutOfOrderWrites(t *testing.T) {
 	}
 	f.Close()
 	g.mustNotExist(t, "rewrite.bin")
+}
+
+// An upload's writes (64 in flight) go by the fast path while the same
+// session asks other things at once: every reply reaches its request, the
+// object is byte-exact, and the listing and stats are right.
+func TestUploadWithOtherRequestsInFlight(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	c := g.alice(t)
+	put(t, c, "small.txt", []byte("small"))
+	before := gw.FastWrites(g.srv)
+
+	data := randomData(24<<20 + 5)
+	done := make(chan error, 1)
+	go func() {
+		f, err := c.Create("big.bin")
+		if err == nil {
+			_, err = f.ReadFrom(bytes.NewReader(data))
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		done <- err
+	}()
+	asked := 0
+	for running := true; running; asked++ {
+		select {
+		case err := <-done:
+			must(t, err)
+			running = false
+		default:
+		}
+		fi, err := c.Stat("small.txt")
+		if err != nil || fi.Size() != 5 {
+			t.Fatalf("stat during the upload: %v, %v", fi, err)
+		}
+		if asked%10 == 0 {
+			if _, err := c.ReadDir("/"); err != nil {
+				t.Fatalf("readdir during the upload: %v", err)
+			}
+		}
+	}
+	g.mustHave(t, "big.bin", data)
+	if n := gw.FastWrites(g.srv) - before; n < int64(len(data)>>15) {
+		t.Errorf("%d writes by the fast path, want the upload's %d at least", n, len(data)>>15)
+	}
+	t.Logf("%d stats and listings during the upload", asked)
 }
 
 // Opening an existing file for writing without truncation is refused: the
