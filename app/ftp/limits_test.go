@@ -188,6 +188,36 @@ func TestLateImplicitClientGetsALongerWindow(t *testing.T) {
 	}
 }
 
+// In a burst of connections the wait for an implicit client's ClientHello
+// grows (a hundred clients starting at once on a busy host are slow to
+// send it): with 40 connections still silent, a ClientHello 450 ms late is
+// in time, where alone it would be after the 300 ms window.
+func TestBurstLengthensTheImplicitWindow(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file", tune: func(o *gw.Options) { o.MaxLoginsPendingPerAddress = 100 }})
+	for range 40 {
+		raw, err := net.Dial("tcp", g.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+	}
+	time.Sleep(50 * time.Millisecond) // accepted, all waiting for their first byte
+	raw, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	time.Sleep(450 * time.Millisecond)
+	tc := tls.Client(raw, clientTLS(0))
+	tc.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("a late implicit client in a burst: %v", err)
+	}
+	if line, err := bufio.NewReader(tc).ReadString('\n'); err != nil || !strings.HasPrefix(line, "220 ") {
+		t.Fatalf("banner over TLS: %q, %v", line, err)
+	}
+}
+
 // slowList makes List wait until released: a listing in progress.
 type slowList struct {
 	storage.Store

@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,8 +21,12 @@ import (
 // the first byte tells them apart. Before TLS nothing but FEAT, AUTH, NOOP,
 // SYST, OPTS and QUIT is answered: there is no plaintext login.
 //
-// It hands ftpserverlib connections that are already TLS (the library runs in
-// its implicit mode), wrapped in a controlConn.
+// It hands ftpserverlib connections that are already TLS (the library runs
+// no TLS of its own), wrapped in a controlConn.
+//
+// In a burst of connections a client can be slow to send its first byte (on
+// a busy host, a hundred clients starting at once): the wait for it grows
+// by burstStep for each connection still waiting, up to detectLate.
 type Listener struct {
 	inner    net.Listener
 	tls      func(controlID) *tls.Config
@@ -33,6 +38,7 @@ type Listener struct {
 	admit    func(net.Conn) (*admission, bool) // nil: no limits
 
 	detectLate time.Duration // the wait for addresses seen late before
+	detecting  atomic.Int64  // connections waiting for their first byte
 	lateMu     sync.Mutex
 	late       map[string]seenAddr // addresses whose implicit clients were late
 
@@ -41,6 +47,10 @@ type Listener struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
+
+// burstStep is what each connection waiting for its first byte adds to the
+// wait of a new one (see Listener).
+const burstStep = 10 * time.Millisecond
 
 const (
 	tlsRecordHandshake = 0x16
@@ -128,8 +138,11 @@ func (l *Listener) negotiate(raw net.Conn, adm *admission) bool {
 
 	implicit := l.mode == TLSImplicit
 	if l.mode == TLSAuto {
-		_ = raw.SetReadDeadline(time.Now().Add(l.detectFor(ip)))
+		waiting := l.detecting.Add(1) - 1
+		wait := max(l.detectFor(ip), min(l.detect+time.Duration(waiting)*burstStep, l.detectLate))
+		_ = raw.SetReadDeadline(time.Now().Add(wait))
 		b, err := br.Peek(1)
+		l.detecting.Add(-1)
 		implicit = err == nil && b[0] == tlsRecordHandshake
 		var ne net.Error
 		if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
