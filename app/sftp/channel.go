@@ -53,7 +53,7 @@ const sessionReadAhead = 128 << 10
 
 // maxBatch bounds the replies waiting while a batch is sent: a client that
 // stops reading stalls its session's writers there, as the channel would.
-const maxBatch = 256 << 10
+const maxBatch = 64 << 10
 
 func (s *Server) newSessionChannel(ch ssh.Channel) *sessionChannel {
 	sc := &sessionChannel{Channel: ch, rd: bufio.NewReaderSize(ch, sessionReadAhead), fastWrites: &s.fastWrites}
