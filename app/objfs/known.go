@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"path"
 	"sync"
 	"time"
 
@@ -23,7 +24,9 @@ import (
 //     keys under it (grouped into the prefix "key/" by the delimiter).
 //   - Each view remembers, for dirMemory, the directories it has just seen
 //     exist (a CWD, a listing, an MKD, a check, an upload stored there), so
-//     a session that uploads many files into one directory checks it once.
+//     a session that uploads many files into one directory checks it once;
+//     KnownDir answers a stat of it from memory (SFTP clients stat the
+//     target directory before each file they put).
 //     The view forgets everything at once when it removes or renames
 //     anything (a removed file can take an implicit directory with it).
 //     Another session's RMD within dirMemory is not seen: an upload then
@@ -58,14 +61,34 @@ func (v *View) learnDir(p string) {
 
 // knownDir reports whether p was seen to be a directory within dirMemory.
 func (v *View) knownDir(p string) bool {
+	_, ok := v.knownDirSince(p)
+	return ok
+}
+
+// knownDirSince is when p was seen to be a directory, if within dirMemory.
+func (v *View) knownDirSince(p string) (time.Time, bool) {
 	v.known.mu.Lock()
 	defer v.known.mu.Unlock()
 	t, ok := v.known.seen[p]
 	if ok && time.Since(t) > dirMemory {
 		delete(v.known.seen, p)
-		return false
+		return time.Time{}, false
 	}
-	return ok
+	return t, ok
+}
+
+// KnownDir is what the view knows of p without asking the store: a
+// directory it saw within dirMemory.
+func (v *View) KnownDir(p string) (FileInfo, bool) {
+	p = Clean(p)
+	if v.checkPath(p) != nil || p == "/" {
+		return FileInfo{}, false
+	}
+	seen, ok := v.knownDirSince(p)
+	if !ok {
+		return FileInfo{}, false
+	}
+	return FileInfo{name: path.Base(p), dir: true, modTime: seen}, true
 }
 
 // forget drops everything the view learned (after a remove or rename).

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/ftps3/ftps3/internal/testenv"
+
+	"github.com/ftps3/ftps3/app/storage/s3store"
 )
 
 // Real clients: OpenSSH's sftp in batch mode and Python's paramiko, with
@@ -169,4 +171,43 @@ func TestParamiko(t *testing.T) {
 		})
 	}
 	g.noIncompleteUploads(t)
+}
+
+// OpenSSH puts small files into a directory one by one, stat'ing the
+// directory before each: the stat is answered from what the session just
+// saw, so each file costs two S3 requests (the check before it, the PUT),
+// not six. Every file arrives byte-exact.
+func TestOpenSSHManySmallFiles(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	dir := t.TempDir()
+	var batch strings.Builder
+	batch.WriteString("mkdir in\n")
+	want := map[string][]byte{}
+	const files = 30
+	for i := range files {
+		name := fmt.Sprintf("s%02d.dat", i)
+		want[name] = randomData(1000 + i)
+		must(t, os.WriteFile(filepath.Join(dir, name), want[name], 0o644))
+		fmt.Fprintf(&batch, "put %s in/\n", name)
+	}
+	before := totalRequests(g.s3)
+	if out, err := g.sftpCmd(t, alice, g.aliceKey.file, "", batch.String(), dir); err != nil {
+		t.Fatalf("sftp: %v\n%s", err, out)
+	}
+	perFile := float64(totalRequests(g.s3)-before) / files
+	for name, data := range want {
+		g.mustHave(t, "in/"+name, data)
+	}
+	if perFile > 2.2 { // the mkdir and the first stat of the directory are spread over the files
+		t.Errorf("%.2f S3 requests per file, want 2 (%v)", perFile, g.s3.Requests())
+	}
+	t.Logf("%.2f S3 requests per file", perFile)
+}
+
+func totalRequests(s *s3store.Store) int64 {
+	var n int64
+	for _, r := range s.Requests() {
+		n += r.Requests
+	}
+	return n
 }

@@ -88,8 +88,11 @@ func (h *handlers) openUpload(r *sftp.Request, p string, flags sftp.FileOpenFlag
 // user who may write there, is reported at the size the upload can resume
 // from: what a client that resumes asks before it opens the file. (FSTAT of
 // an open handle comes here too: pkg/sftp turns it into a STAT of the
-// handle's path.)
+// handle's path.) A directory the session just saw is answered from memory.
 func (h *handlers) stat(ctx context.Context, p string) (fs.FileInfo, error) {
+	if fi, ok := h.view.KnownDir(p); ok {
+		return fi, nil // a directory: nothing pending there
+	}
 	if h.view.ReadOnly() {
 		return h.view.Stat(ctx, p)
 	}
