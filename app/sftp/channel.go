@@ -100,7 +100,9 @@ func (s *Server) waitAnswered(ctx context.Context) {
 // Between requests, the WRITEs of uploads are taken first (fastwrite.go).
 func (c *sessionChannel) Read(p []byte) (int, error) {
 	if c.writes != nil && c.in.atBoundary() {
-		c.serveWrites()
+		if err := c.serveWritesSafely(); err != nil {
+			return 0, err
+		}
 	}
 	n, err := c.rd.Read(p)
 

@@ -1,7 +1,10 @@
 package sftp
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -116,4 +119,67 @@ func TestOwnReplyWaitsForAWholeReply(t *testing.T) {
 	if len(got) != 2 || got[0] != payload || got[1][0] != fxpStatus {
 		t.Fatalf("replies sent: %q", got)
 	}
+}
+
+// streamChannel is an ssh.Channel that reads from a byte stream.
+type streamChannel struct {
+	recordingChannel
+	r *bytes.Reader
+}
+
+func (c *streamChannel) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// Malformed WRITE and CLOSE requests (too short, lengths past the packet,
+// huge) reach pkg/sftp untouched, to refuse as it does: the fast path reads
+// none of them, and nothing panics.
+func TestFastPathLeavesMalformedRequests(t *testing.T) {
+	u32 := func(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	for name, stream := range map[string][]byte{
+		"close of length 1":     {0, 0, 0, 1, fxpClose},
+		"write of length 1":     {0, 0, 0, 1, fxpWrite},
+		"write of length 4":     {0, 0, 0, 4, fxpWrite, 0, 0, 0},
+		"length 0":              {0, 0, 0, 0, fxpWrite, 0, 0, 0, 9},
+		"handle past the end":   cat(u32(9), []byte{fxpWrite}, u32(1), u32(200)),
+		"data past the end":     cat(u32(5+4+1+8+4), []byte{fxpWrite}, u32(1), u32(1), []byte("1"), make([]byte, 8), u32(1000)),
+		"huge write":            cat(u32(1<<30), []byte{fxpWrite}, u32(1), u32(1), []byte("1")),
+		"close, huge handle":    cat(u32(1<<20), []byte{fxpClose}, u32(1), u32(1<<19)),
+		"negative offset write": cat(u32(5+4+1+8+4+1), []byte{fxpWrite}, u32(1), u32(1), []byte("1"), u32(1<<31), u32(0), u32(1), []byte("x")),
+	} {
+		t.Run(name, func(t *testing.T) {
+			ch := &streamChannel{recordingChannel: recordingChannel{started: make(chan struct{}), release: make(chan struct{})}, r: bytes.NewReader(stream)}
+			close(ch.release)
+			srv := &Server{channels: map[*sessionChannel]bool{}}
+			sc := srv.newSessionChannel(ch)
+			sc.writes = newWriteHandles()
+			sc.writes.m["1"] = &uploadFile{} // a known upload handle: must not be written to
+			got, err := io.ReadAll(sc)
+			if err != nil || !bytes.Equal(got, stream) {
+				t.Fatalf("pkg/sftp read %d bytes of %d (%v)", len(got), len(stream), err)
+			}
+			if n := srv.fastWrites.Load(); n != 0 {
+				t.Fatalf("the fast path took %d malformed requests", n)
+			}
+			sc.end()
+		})
+	}
+}
+
+// A failure inside the fast path (here a broken upload) ends the session's
+// read with an error, which ends the session; the process goes on.
+func TestFastPathPanicEndsOnlyTheSession(t *testing.T) {
+	u32 := func(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+	write := bytes.Join([][]byte{u32(5 + 4 + 1 + 8 + 4 + 1), {fxpWrite}, u32(1), u32(1), []byte("1"), make([]byte, 8), u32(1), []byte("x")}, nil)
+	ch := &streamChannel{recordingChannel: recordingChannel{started: make(chan struct{}), release: make(chan struct{})}, r: bytes.NewReader(write)}
+	close(ch.release)
+	srv := &Server{channels: map[*sessionChannel]bool{}}
+	sc := srv.newSessionChannel(ch)
+	sc.writes = newWriteHandles()
+	sc.writes.m["1"] = &uploadFile{} // broken: its WriteAt panics
+	_, err := sc.Read(make([]byte, 4))
+	var fp errFastPath
+	if !errors.As(err, &fp) {
+		t.Fatalf("read after a panic in the fast path: %v", err)
+	}
+	sc.end()
 }

@@ -3,8 +3,11 @@ package sftp
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"reflect"
+	"runtime/debug"
 	"sync"
 
 	"github.com/pkg/sftp"
@@ -26,9 +29,11 @@ import (
 //
 // Replies to such writes may overtake pkg/sftp's replies to earlier requests
 // on other handles: SFTP clients match replies to requests by id (OpenSSH,
-// paramiko and pkg/sftp's client all do). Writes to one handle are still
-// answered in order, and a CLOSE only reaches pkg/sftp after the writes
-// before it were written.
+// paramiko and pkg/sftp's client all do). A handle's writes are all taken
+// here, in order, until one is too large for the read buffer (a client
+// writing in chunks over 128 KiB): from then on the handle's writes are all
+// pkg/sftp's, so none overtakes one it holds. A CLOSE only reaches pkg/sftp
+// after the writes before it were written.
 
 // writeHandles are a session's upload handles, by the handle string pkg/sftp
 // gave each one.
@@ -81,35 +86,57 @@ const (
 	fxpStatus = 101
 
 	fxOK               = 0
+	fxEOF              = 1
 	fxNoSuchFile       = 2
 	fxPermissionDenied = 3
 	fxFailure          = 4
 	fxOpUnsupported    = 8
 )
 
+// errFastPath ends a session whose request the fast path failed on (a bug:
+// the session ends, with its uploads kept or aborted as for a cut
+// connection; the server goes on).
+type errFastPath struct{ cause any }
+
+func (e errFastPath) Error() string { return fmt.Sprintf("sftp upload fast path failed: %v", e.cause) }
+
+// serveWritesSafely is serveWrites, a panic turned into the read's error.
+func (c *sessionChannel) serveWritesSafely() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = errFastPath{cause: fmt.Sprintf("%v\n%s", r, debug.Stack())}
+		}
+	}()
+	c.serveWrites()
+	return nil
+}
+
 // serveWrites writes the WRITE requests at the head of the read buffer that
 // go to known upload handles, and notes the CLOSE of a handle. It returns
 // when the next request is pkg/sftp's (or the read failed: pkg/sftp's own
-// read then sees the error).
+// read then sees the error). A malformed request is pkg/sftp's to refuse.
 func (c *sessionChannel) serveWrites() {
 	for {
-		hdr, err := c.rd.Peek(5)
+		hdr, err := c.rd.Peek(9) // length, type, request id
 		if err != nil {
 			return
 		}
-		size := int(binary.BigEndian.Uint32(hdr)) + 4
+		length := uint64(binary.BigEndian.Uint32(hdr))
 		typ := hdr[4]
-		if (typ != fxpWrite && typ != fxpClose) || size > c.rd.Size() {
+		if (typ != fxpWrite && typ != fxpClose) || length < 5 {
 			return
 		}
+		if typ == fxpClose || length+4 > uint64(c.rd.Size()) {
+			// The handle's later writes, if any, are pkg/sftp's too: a
+			// write it holds must not be overtaken.
+			if handle, ok := c.peekHandle(length); ok {
+				c.writes.remove(handle)
+			}
+			return
+		}
+		size := int(length) + 4
 		pkt, err := c.rd.Peek(size)
 		if err != nil {
-			return
-		}
-		if typ == fxpClose {
-			if handle, _, ok := sshField(pkt[9:]); ok {
-				c.writes.remove(string(handle))
-			}
 			return
 		}
 		id := binary.BigEndian.Uint32(pkt[5:])
@@ -133,6 +160,31 @@ func (c *sessionChannel) serveWrites() {
 	}
 }
 
+// maxHandle bounds the handles peekHandle reads (pkg/sftp's are decimal
+// numbers).
+const maxHandle = 256
+
+// peekHandle reads the handle of the request at the head of the buffer, of
+// the given length (type and id included), without taking the request.
+func (c *sessionChannel) peekHandle(length uint64) (string, bool) {
+	if length < 5+4 {
+		return "", false
+	}
+	b, err := c.rd.Peek(13)
+	if err != nil {
+		return "", false
+	}
+	n := uint64(binary.BigEndian.Uint32(b[9:]))
+	if n > maxHandle || 5+4+n > length {
+		return "", false
+	}
+	b, err = c.rd.Peek(13 + int(n))
+	if err != nil {
+		return "", false
+	}
+	return string(b[13:]), true
+}
+
 // sshField splits an SSH string (uint32 length, then the bytes) off b.
 func sshField(b []byte) (field, rest []byte, ok bool) {
 	if len(b) < 4 {
@@ -152,6 +204,8 @@ func statusPacket(id uint32, err error) []byte {
 	if err != nil {
 		code, msg = fxFailure, err.Error()
 		switch {
+		case errors.Is(err, io.EOF):
+			code = fxEOF
 		case errors.Is(err, fs.ErrNotExist), errors.Is(err, sftp.ErrSSHFxNoSuchFile):
 			code = fxNoSuchFile
 		case errors.Is(err, sftp.ErrSSHFxPermissionDenied):

@@ -285,6 +285,11 @@ func (s *Server) serveSFTP(ch *sessionChannel, usr *auth.User, log *slog.Logger)
 	h := &handlers{s: s, view: s.opts.FS.View(usr.Home, usr.ReadOnly, log), log: log, writes: ch.writes}
 	rs := sftp.NewRequestServer(ch, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h})
 	if err := rs.Serve(); err != nil && !errors.Is(err, io.EOF) {
+		var fp errFastPath
+		if errors.As(err, &fp) {
+			log.Error("sftp session ended by an internal error", "err", err)
+			return
+		}
 		log.Debug("sftp ended", "err", err)
 	}
 }

@@ -403,3 +403,57 @@ func TestOnlyTheSFTPSubsystem(t *testing.T) {
 		t.Error("port forwarding accepted")
 	}
 }
+
+// A logged-in client that sends malformed requests ends its own session;
+// the server and everyone else's sessions go on.
+func TestMalformedRequestsEndOnlyTheirSession(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file"})
+	other := g.alice(t)
+	put(t, other, "before.txt", []byte("before"))
+	for _, bad := range [][]byte{{0, 0, 0, 1, 4}, {0, 0, 0, 1, 6}, {0, 0, 0, 4, 6, 0, 0, 0}} {
+		conn, err := g.sshDial(alice, ssh.PublicKeys(g.aliceKey.signer))
+		must(t, err)
+		s, err := conn.NewSession()
+		must(t, err)
+		in, err := s.StdinPipe()
+		must(t, err)
+		out, err := s.StdoutPipe()
+		must(t, err)
+		must(t, s.RequestSubsystem("sftp"))
+		_, err = in.Write([]byte{0, 0, 0, 5, 1, 0, 0, 0, 3}) // INIT, version 3
+		must(t, err)
+		hdr := make([]byte, 4)
+		_, err = io.ReadFull(out, hdr)
+		must(t, err) // VERSION
+		_, err = io.CopyN(io.Discard, out, int64(hdr[0])<<24|int64(hdr[1])<<16|int64(hdr[2])<<8|int64(hdr[3]))
+		must(t, err)
+		_, err = in.Write(bad)
+		must(t, err)
+		in.Close()
+		io.Copy(io.Discard, out) // the session ends
+		conn.Close()
+	}
+	put(t, other, "after.txt", []byte("after"))
+	g.mustHave(t, "after.txt", []byte("after"))
+	g.alice(t) // and new sessions start
+}
+
+// A client writing in chunks larger than the session's read buffer: the
+// handle's writes all go to pkg/sftp, in whatever order its workers take
+// them, and the file is byte-exact.
+func TestWritesLargerThanTheReadBuffer(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	conn, err := g.sshDial(alice, ssh.PublicKeys(g.aliceKey.signer))
+	must(t, err)
+	defer conn.Close()
+	c, err := sftp.NewClient(conn, sftp.MaxPacketUnchecked(200<<10), sftp.UseConcurrentWrites(true), sftp.MaxConcurrentRequestsPerFile(32))
+	must(t, err)
+	defer c.Close()
+	data := randomData(12<<20 + 3)
+	f, err := c.Create("large-writes.bin")
+	must(t, err)
+	_, err = f.ReadFrom(bytes.NewReader(data))
+	must(t, err)
+	must(t, f.Close())
+	g.mustHave(t, "large-writes.bin", data)
+}
