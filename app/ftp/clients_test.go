@@ -214,3 +214,28 @@ func TestDataHandshakeBeforeTheTransferCommand(t *testing.T) {
 		t.Fatalf("stored %q, %v", got, err)
 	}
 }
+
+// A client that connects at the passive reply and sends its ClientHello
+// only after the 150 reply (ftplib, Go clients) has the whole ClientHello
+// wait from the transfer command on, however long after connecting that
+// command comes.
+func TestClientHelloWaitStartsWithTheTransfer(t *testing.T) {
+	defer gw.SetDataHelloTimeout(300 * time.Millisecond)()
+	g := startGateway(t, gatewayOptions{backend: "file"})
+	c := dialRaw(t, g.addr, true)
+	c.login()
+	port := c.epsvPort()
+	dc := c.openData(port)
+	time.Sleep(700 * time.Millisecond) // connected, silent, longer than the wait
+	c.send("STOR slow.bin")
+	c.expect150()
+	dc.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := dc.Write([]byte("slow")); err != nil {
+		t.Fatalf("data connection after a slow transfer command: %v", err)
+	}
+	dc.Close()
+	c.expect226()
+	if got, err := g.object("slow.bin"); err != nil || string(got) != "slow" {
+		t.Fatalf("stored %q, %v", got, err)
+	}
+}

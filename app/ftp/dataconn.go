@@ -69,6 +69,7 @@ type dataListener struct {
 
 	expire   *time.Timer   // closes a port no transfer used
 	cands    chan net.Conn // connections from the owner's address, not yet checked
+	takenC   chan struct{} // closed when a transfer asks for the connection
 	prepared chan struct{} // closed once tc is set, or no connection will come
 	loopDone chan struct{} // closed when the accept loop ends
 	loopErr  error         // why it ended (set before loopDone closes)
@@ -86,8 +87,10 @@ const passiveReservation = 30 * time.Second
 const maxDataChecks = 8
 
 // dataHelloTimeout bounds the wait for the session's client to send its
-// ClientHello on a data connection.
-const dataHelloTimeout = 15 * time.Second
+// ClientHello on a data connection, from when the transfer asked for it
+// (before that, the port's reservation bounds it): a client may connect at
+// the passive reply and speak only after the 150 reply.
+var dataHelloTimeout = 15 * time.Second // a variable for the tests
 
 func newDataListener(s *Server, l net.Listener) *dataListener {
 	port := 0
@@ -95,7 +98,8 @@ func newDataListener(s *Server, l net.Listener) *dataListener {
 		port = a.Port
 	}
 	dl := &dataListener{Listener: l, s: s, port: port,
-		cands: make(chan net.Conn, maxDataChecks), prepared: make(chan struct{}), loopDone: make(chan struct{})}
+		cands: make(chan net.Conn, maxDataChecks), takenC: make(chan struct{}), prepared: make(chan struct{}),
+		loopDone: make(chan struct{})}
 	// A port reserved by PASV/EPSV that no transfer uses is closed soon,
 	// so it cannot be held forever (clients send the transfer command
 	// right after PASV).
@@ -170,7 +174,10 @@ func (l *dataListener) Accept() (net.Conn, error) {
 		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: net.ErrClosed}
 	}
 	first := !l.taken
-	l.taken = true
+	if first {
+		l.taken = true
+		close(l.takenC)
+	}
 	l.startLocked() // in case the transfer came before the reply was seen
 	l.state.Unlock()
 	if at := l.announced.Load(); first && at != 0 {
@@ -296,9 +303,26 @@ type checked struct {
 // check reads a candidate's ClientHello and tells whether it proves it is the
 // session's client.
 func (l *dataListener) check(c net.Conn, owner *controlConn) checked {
-	_ = c.SetReadDeadline(time.Now().Add(dataHelloTimeout))
+	var mu sync.Mutex
+	read := false
+	stop := make(chan struct{})
+	go func() { // the deadline starts when the transfer asks (dataHelloTimeout)
+		select {
+		case <-l.takenC:
+			mu.Lock()
+			if !read {
+				_ = c.SetReadDeadline(time.Now().Add(dataHelloTimeout))
+			}
+			mu.Unlock()
+		case <-stop:
+		}
+	}()
 	ch, err := readClientHello(c)
+	mu.Lock()
+	read = true
 	_ = c.SetReadDeadline(time.Time{})
+	mu.Unlock()
+	close(stop)
 	if err != nil {
 		return checked{conn: c, err: fmt.Errorf("reading its TLS ClientHello: %w", err)}
 	}
@@ -332,11 +356,16 @@ func (c *dataConn) bind() error {
 			}
 		}(pending)
 	}()
-	timeout := time.NewTimer(dataHelloTimeout)
-	defer timeout.Stop()
+	var timeout <-chan time.Time // armed when the transfer asks (dataHelloTimeout)
+	taken := l.takenC
 	var refused error // why the last candidate was refused
 	for {
 		select {
+		case <-taken:
+			taken = nil
+			t := time.NewTimer(dataHelloTimeout)
+			defer t.Stop()
+			timeout = t.C
 		case conn := <-l.cands:
 			if pending >= maxDataChecks {
 				l.refuse(conn, errors.New("too many connections being checked on this port"))
@@ -366,7 +395,7 @@ func (c *dataConn) bind() error {
 			}
 			c.mu.Unlock()
 			return nil
-		case <-timeout.C:
+		case <-timeout:
 			if errors.Is(refused, errNoReuse) {
 				return errNoReuse
 			}

@@ -35,7 +35,7 @@ func (s *Server) GetSettings() (*ftpserver.Settings, error) {
 		},
 		IdleTimeout:       int(o.IdleTimeout / time.Second),
 		ConnectionTimeout: 30,
-		DisableActiveMode: true,
+		DisableActiveMode: true, // must stay: active data connections would be the library's, without TLS
 		// The Listener does the control connection's TLS, and each
 		// passive port its data connections' (dataconn.go): the library
 		// does none, and sees PROT P as PROT C (commands.go).

@@ -10,7 +10,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -24,9 +23,11 @@ import (
 // It hands ftpserverlib connections that are already TLS (the library runs
 // no TLS of its own), wrapped in a controlConn.
 //
-// In a burst of connections a client can be slow to send its first byte (on
-// a busy host, a hundred clients starting at once): the wait for it grows
-// by burstStep for each connection still waiting, up to detectLate.
+// In a burst of connections a client can be slow to send its first byte (a
+// hundred clients starting at once on one busy host): the wait for it grows
+// by burstStep for each connection from its address still waiting, up to
+// detectLate. Counted per address, so that silent connections from
+// elsewhere cannot slow everyone's banner.
 type Listener struct {
 	inner    net.Listener
 	tls      func(controlID) *tls.Config
@@ -37,8 +38,8 @@ type Listener struct {
 	onConn   func(*controlConn)
 	admit    func(net.Conn) (*admission, bool) // nil: no limits
 
-	detectLate time.Duration // the wait for addresses seen late before
-	detecting  atomic.Int64  // connections waiting for their first byte
+	detectLate time.Duration  // the wait for addresses seen late before
+	silent     map[string]int // connections waiting for their first byte, by address (under lateMu)
 	lateMu     sync.Mutex
 	late       map[string]seenAddr // addresses whose implicit clients were late
 
@@ -62,7 +63,7 @@ func newListener(inner net.Listener, cfg func(controlID) *tls.Config, mode TLSMo
 	admit func(net.Conn) (*admission, bool), onConn func(*controlConn)) *Listener {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Listener{inner: inner, tls: cfg, mode: mode, detect: 300 * time.Millisecond, detectLate: 2 * time.Second,
-		late: map[string]seenAddr{}, deadline: 30 * time.Second,
+		late: map[string]seenAddr{}, silent: map[string]int{}, deadline: 30 * time.Second,
 		log: log, admit: admit, onConn: onConn, conns: make(chan net.Conn), ctx: ctx, cancel: cancel}
 	l.wg.Add(1)
 	go l.acceptLoop()
@@ -138,11 +139,9 @@ func (l *Listener) negotiate(raw net.Conn, adm *admission) bool {
 
 	implicit := l.mode == TLSImplicit
 	if l.mode == TLSAuto {
-		waiting := l.detecting.Add(1) - 1
-		wait := max(l.detectFor(ip), min(l.detect+time.Duration(waiting)*burstStep, l.detectLate))
-		_ = raw.SetReadDeadline(time.Now().Add(wait))
+		_ = raw.SetReadDeadline(time.Now().Add(l.detectFor(ip)))
 		b, err := br.Peek(1)
-		l.detecting.Add(-1)
+		l.spoke(ip)
 		implicit = err == nil && b[0] == tlsRecordHandshake
 		var ne net.Error
 		if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
@@ -192,13 +191,26 @@ func (l *Listener) negotiate(raw net.Conn, adm *admission) bool {
 // TLS ClientHello before it gets the plaintext banner: longer for an
 // address whose implicit TLS clients were seen late, unless explicit
 // clients were seen there too (they would wait for their banner).
+// detectFor is how long a new connection from ip may take to send its
+// first byte; the connection counts as silent until spoke.
 func (l *Listener) detectFor(ip string) time.Duration {
 	l.lateMu.Lock()
 	defer l.lateMu.Unlock()
+	waiting := l.silent[ip]
+	l.silent[ip]++
 	if m, ok := l.late[ip]; ok && time.Since(m.late) < lateMemory && time.Since(m.explicit) > lateMemory {
 		return l.detectLate
 	}
-	return l.detect
+	return min(l.detect+time.Duration(waiting)*burstStep, l.detectLate)
+}
+
+// spoke ends a connection's silence (it sent its first byte, or gave up).
+func (l *Listener) spoke(ip string) {
+	l.lateMu.Lock()
+	defer l.lateMu.Unlock()
+	if l.silent[ip]--; l.silent[ip] <= 0 {
+		delete(l.silent, ip)
+	}
 }
 
 // seenAddr is what the listener remembers of an address in auto mode.
