@@ -134,12 +134,22 @@ func check(err error) {
 	}
 }
 
+// freePort is a port free now and not handed out before in this run (the
+// kernel may give a closed port again at once).
 func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		check(err)
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !handedOut[port] {
+			handedOut[port] = true
+			return port
+		}
+	}
 }
+
+var handedOut = map[int]bool{}
 
 func (b *bench) stopAll() {
 	b.gwS3.stop()
