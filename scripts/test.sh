@@ -22,6 +22,8 @@ go vet ./...
 # jsii-runtime-go's own shutdown races (it waits on its node process twice).
 go test -race -count=1 -timeout 25m "$@" $(go list ./... | grep -v '/infra')
 go test -count=1 -timeout 15m "$@" ./infra/...
-# Brief fuzzing of what clients send: command lines in a session, and paths.
+# Brief fuzzing of what clients send: command lines in a session, paths, and
+# the SFTP requests the upload fast path reads.
 go test -run '^$' -fuzz '^FuzzControlSession$' -fuzztime 15s ./app/ftp
 go test -run '^$' -fuzz '^FuzzPathMapping$' -fuzztime 10s ./app/objfs
+go test -run '^$' -fuzz '^FuzzFastPath$' -fuzztime 10s ./app/sftp

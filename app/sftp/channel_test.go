@@ -2,9 +2,11 @@ package sftp
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -182,4 +184,45 @@ func TestFastPathPanicEndsOnlyTheSession(t *testing.T) {
 		t.Fatalf("read after a panic in the fast path: %v", err)
 	}
 	sc.end()
+}
+
+// discardUpload is a storage.Upload that keeps only a count.
+type discardUpload struct{ n int64 }
+
+func (u *discardUpload) Write(p []byte) (int, error)  { u.n += int64(len(p)); return len(p), nil }
+func (u *discardUpload) Commit(context.Context) error { return nil }
+func (u *discardUpload) Abort(context.Context) error  { return nil }
+func (u *discardUpload) Written() int64               { return u.n }
+
+// Whatever a client sends, the fast path does not panic, and what it hands
+// pkg/sftp and what it writes to the upload together never exceed what was
+// sent (nothing is read twice).
+func FuzzFastPath(f *testing.F) {
+	u32 := func(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+	write := func(off uint64, data string) []byte {
+		body := bytes.Join([][]byte{{fxpWrite}, u32(7), u32(1), []byte("1"), binary.BigEndian.AppendUint64(nil, off), u32(uint32(len(data))), []byte(data)}, nil)
+		return append(u32(uint32(len(body))), body...)
+	}
+	f.Add(write(0, "hello"))
+	f.Add(append(write(0, "ab"), write(2, "cd")...))
+	f.Add([]byte{0, 0, 0, 1, fxpClose})
+	f.Add(append(write(5, "late"), 0, 0, 0, 9, fxpClose, 0, 0, 0, 8, 0, 0, 0, 1, '1'))
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		ch := &streamChannel{recordingChannel: recordingChannel{started: make(chan struct{}), release: make(chan struct{})}, r: bytes.NewReader(stream)}
+		close(ch.release)
+		srv := &Server{channels: map[*sessionChannel]bool{}, metrics: &Metrics{}}
+		sc := srv.newSessionChannel(ch)
+		sc.writes = newWriteHandles()
+		h := &handlers{s: srv, log: slog.New(slog.DiscardHandler)}
+		up := &discardUpload{}
+		sc.writes.m["1"] = newUploadFile(h, up, "/f", 0)
+		passed, err := io.ReadAll(sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int64(len(passed))+up.n > int64(len(stream)) {
+			t.Fatalf("%d bytes to pkg/sftp and %d to the upload, of %d sent", len(passed), up.n, len(stream))
+		}
+		sc.end()
+	})
 }
