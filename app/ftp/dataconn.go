@@ -344,13 +344,21 @@ func (c *dataConn) bind() error {
 	}
 	results := make(chan checked)
 	pending := 0
+	checking := map[net.Conn]bool{} // candidates whose check has not ended
 	start := func(conn net.Conn) {
 		pending++
+		checking[conn] = true
 		go func() { results <- l.check(conn, owner) }()
 	}
 	start(c.first)
 	defer func() {
-		go func(n int) { // close the losers as their checks end
+		// The losers still being checked are closed now (before the
+		// transfer asked, their checks have no deadline), the others as
+		// their checks end.
+		for conn := range checking {
+			conn.Close()
+		}
+		go func(n int) {
 			for ; n > 0; n-- {
 				(<-results).conn.Close()
 			}
@@ -374,6 +382,7 @@ func (c *dataConn) bind() error {
 			start(conn)
 		case r := <-results:
 			pending--
+			delete(checking, r.conn)
 			if r.err != nil {
 				l.refuse(r.conn, r.err)
 				refused = r.err

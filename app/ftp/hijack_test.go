@@ -3,9 +3,11 @@ package ftp_test
 import (
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -222,4 +224,31 @@ func (r *recordingConn) sent() []byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.buf
+}
+
+// Connections that sit silent on a passive port (waiting to be checked)
+// are all closed when the port closes unused: a client cannot pile them up
+// by asking for port after port.
+func TestSilentDataConnectionsClosedWithTheirPort(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file"})
+	c := dialRaw(t, g.addr, true)
+	c.login()
+	port := c.epsvPort()
+	var silent []net.Conn
+	for range 3 {
+		raw, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		silent = append(silent, raw)
+	}
+	time.Sleep(100 * time.Millisecond) // accepted, being checked
+	c.epsvPort()                       // the first port closes unused
+	for i, raw := range silent {
+		raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := raw.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("silent connection %d still open after its port closed (%v)", i, err)
+		}
+	}
 }

@@ -190,9 +190,9 @@ func (l *Listener) negotiate(raw net.Conn, adm *admission) bool {
 // detectFor is how long an auto-mode connection from ip may take to send a
 // TLS ClientHello before it gets the plaintext banner: longer for an
 // address whose implicit TLS clients were seen late, unless explicit
-// clients were seen there too (they would wait for their banner).
-// detectFor is how long a new connection from ip may take to send its
-// first byte; the connection counts as silent until spoke.
+// clients were seen there too (they would wait for their banner), and
+// longer in a burst from ip (see Listener). The connection counts as
+// silent until spoke.
 func (l *Listener) detectFor(ip string) time.Duration {
 	l.lateMu.Lock()
 	defer l.lateMu.Unlock()
