@@ -54,6 +54,9 @@ func (w *writeHandles) add(r *sftp.Request, u *uploadFile) {
 		w.mu.Lock()
 		w.m[h] = u
 		w.mu.Unlock()
+		u.mu.Lock()
+		u.forget = func() { w.remove(h) }
+		u.mu.Unlock()
 	}
 }
 
@@ -145,14 +148,18 @@ func (c *sessionChannel) serveWrites() {
 			return
 		}
 		u := c.writes.get(string(handle))
-		off := int64(binary.BigEndian.Uint64(rest))
-		data, tail, ok := sshField(rest[8:])
-		if u == nil || !ok || len(tail) != 0 || off < 0 {
+		if u == nil {
 			return
 		}
+		off := int64(binary.BigEndian.Uint64(rest))
+		data, tail, ok := sshField(rest[8:])
+		if !ok || len(tail) != 0 || off < 0 {
+			c.writes.remove(string(handle)) // pkg/sftp's to answer, and the handle's later writes too
+			return
+		}
+		c.requests.Add(1)
 		_, werr := u.WriteAt(data, off)
 		c.rd.Discard(size)
-		c.requests.Add(1)
 		c.fastWrites.Add(1)
 		if err := c.reply(statusPacket(id, werr)); err != nil {
 			return

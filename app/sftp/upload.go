@@ -67,6 +67,7 @@ type uploadFile struct {
 	cut     bool             // the connection ended with the handle open
 	cause   error            // the storage error behind errStorage
 	closed  bool
+	forget  func() // takes the handle out of the fast path (fastwrite.go), if it is there
 }
 
 func newUploadFile(h *handlers, up storage.Upload, p string, base int64) *uploadFile {
@@ -213,6 +214,9 @@ func (u *uploadFile) Close() error {
 		return nil
 	}
 	u.closed = true
+	if u.forget != nil {
+		u.forget()
+	}
 	defer u.h.transferEnded()
 	if u.err == nil && len(u.pending) > 0 {
 		u.misplaced(slices.Min(slices.Collect(maps.Keys(u.pending))), errGap)
