@@ -208,9 +208,15 @@ func (s *Server) serveConn(raw net.Conn) {
 	go ssh.DiscardRequests(reqs) // global requests: no port forwarding, no keepalive needs
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	var open atomic.Int32
 	for nc := range chans {
 		if nc.ChannelType() != "session" {
 			nc.Reject(ssh.Prohibited, "only sessions (the sftp subsystem, checksum commands) are served")
+			continue
+		}
+		if open.Load() >= maxSessionsPerConn {
+			log.Warn("session refused: too many on one connection", "max", maxSessionsPerConn)
+			nc.Reject(ssh.ResourceShortage, "too many sessions on this connection")
 			continue
 		}
 		ch, creqs, err := nc.Accept()
@@ -218,13 +224,20 @@ func (s *Server) serveConn(raw net.Conn) {
 			log.Warn("channel", "err", err)
 			continue
 		}
+		open.Add(1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer open.Add(-1)
 			s.serveSession(ch, creqs, usr, log)
 		}()
 	}
 }
+
+// maxSessionsPerConn bounds the session channels open at once on one SSH
+// connection (each sftp session holds buffers and goroutines), as OpenSSH's
+// MaxSessions does (10 by default there too).
+const maxSessionsPerConn = 10
 
 // serveSession answers a session channel's requests: the sftp subsystem
 // starts the file server, an exec request runs a checksum command (or is

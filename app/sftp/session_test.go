@@ -457,3 +457,33 @@ func TestWritesLargerThanTheReadBuffer(t *testing.T) {
 	must(t, f.Close())
 	g.mustHave(t, "large-writes.bin", data)
 }
+
+// At most 10 sessions at once on one connection, as OpenSSH's MaxSessions:
+// the 11th is refused, and a session closed makes room for another.
+func TestSessionsPerConnectionBounded(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file"})
+	conn, err := g.sshDial(alice, ssh.PublicKeys(g.aliceKey.signer))
+	must(t, err)
+	defer conn.Close()
+	var sessions []*sftp.Client
+	for range 10 {
+		c, err := sftp.NewClient(conn)
+		must(t, err)
+		sessions = append(sessions, c)
+	}
+	if c, err := sftp.NewClient(conn); err == nil {
+		c.Close()
+		t.Fatal("an 11th session on one connection was accepted")
+	}
+	put(t, sessions[3], "still.txt", []byte("working"))
+	must(t, sessions[0].Close())
+	var c *sftp.Client
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if c, err = sftp.NewClient(conn); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	must(t, err)
+	put(t, c, "again.txt", []byte("again"))
+	g.mustHave(t, "again.txt", []byte("again"))
+}
