@@ -280,14 +280,8 @@ func (s *Server) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request, usr *aut
 // sshString reads the payload of a "subsystem" or "exec" request: one SSH
 // string (the name, the command line).
 func sshString(payload []byte) (string, bool) {
-	if len(payload) < 4 {
-		return "", false
-	}
-	n := int(payload[0])<<24 | int(payload[1])<<16 | int(payload[2])<<8 | int(payload[3])
-	if n != len(payload)-4 {
-		return "", false
-	}
-	return string(payload[4:]), true
+	s, rest, ok := sshField(payload)
+	return string(s), ok && len(rest) == 0
 }
 
 // serveSFTP runs the request server over the channel until the client ends
