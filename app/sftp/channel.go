@@ -30,8 +30,10 @@ import (
 type sessionChannel struct {
 	ssh.Channel
 	rd         *bufio.Reader // the channel, read ahead
-	writes     *writeHandles // the session's uploads, for the fast path (nil: none)
-	fastWrites *atomic.Int64 // the server's count of requests the fast path took
+	fast       *fastHandles  // the session's transfers, for the fast path (nil: none)
+	fastWrites *atomic.Int64 // the server's counts of requests the fast path took
+	fastReads  *atomic.Int64
+	readBuf    []byte // a READ's reply, built by the fast path
 	in, out    packetCounter
 	requests   atomic.Int64
 	replies    atomic.Int64
@@ -56,7 +58,7 @@ const sessionReadAhead = 128 << 10
 const maxBatch = 64 << 10
 
 func (s *Server) newSessionChannel(ch ssh.Channel) *sessionChannel {
-	sc := &sessionChannel{Channel: ch, rd: bufio.NewReaderSize(ch, sessionReadAhead), fastWrites: &s.fastWrites}
+	sc := &sessionChannel{Channel: ch, rd: bufio.NewReaderSize(ch, sessionReadAhead), fastWrites: &s.fastWrites, fastReads: &s.fastReads}
 	sc.ready.L, sc.sent.L, sc.between.L = &sc.mu, &sc.mu, &sc.mu
 	go sc.sender()
 	s.mu.Lock()
@@ -97,10 +99,11 @@ func (s *Server) waitAnswered(ctx context.Context) {
 // each read of the channel may send the client a window adjustment, a
 // packet of its own.
 //
-// Between requests, the WRITEs of uploads are taken first (fastwrite.go).
+// Between requests, the WRITEs of uploads and the READs of downloads are
+// taken first (fastpath.go).
 func (c *sessionChannel) Read(p []byte) (int, error) {
-	if c.writes != nil && c.in.atBoundary() {
-		if err := c.serveWritesSafely(); err != nil {
+	if c.fast != nil && c.in.atBoundary() {
+		if err := c.serveFastSafely(); err != nil {
 			return 0, err
 		}
 	}
@@ -118,7 +121,7 @@ func (c *sessionChannel) Write(p []byte) (int, error) {
 	return c.appendLocked(p, false)
 }
 
-// reply queues a whole reply of the channel's own (fastwrite.go), between
+// reply queues a whole reply of the channel's own (fastpath.go), between
 // two of pkg/sftp's (which writes each in two calls).
 func (c *sessionChannel) reply(pkt []byte) error {
 	c.mu.Lock()

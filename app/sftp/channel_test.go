@@ -153,8 +153,8 @@ func TestFastPathLeavesMalformedRequests(t *testing.T) {
 			close(ch.release)
 			srv := &Server{channels: map[*sessionChannel]bool{}}
 			sc := srv.newSessionChannel(ch)
-			sc.writes = newWriteHandles()
-			sc.writes.m["1"] = &uploadFile{} // a known upload handle: must not be written to
+			sc.fast = newFastHandles()
+			sc.fast.m["1"] = fastHandle{up: &uploadFile{}} // a known upload handle: must not be written to
 			got, err := io.ReadAll(sc)
 			if err != nil || !bytes.Equal(got, stream) {
 				t.Fatalf("pkg/sftp read %d bytes of %d (%v)", len(got), len(stream), err)
@@ -176,8 +176,8 @@ func TestFastPathPanicEndsOnlyTheSession(t *testing.T) {
 	close(ch.release)
 	srv := &Server{channels: map[*sessionChannel]bool{}}
 	sc := srv.newSessionChannel(ch)
-	sc.writes = newWriteHandles()
-	sc.writes.m["1"] = &uploadFile{} // broken: its WriteAt panics
+	sc.fast = newFastHandles()
+	sc.fast.m["1"] = fastHandle{up: &uploadFile{}} // broken: its WriteAt panics
 	_, err := sc.Read(make([]byte, 4))
 	var fp errFastPath
 	if !errors.As(err, &fp) {
@@ -212,10 +212,10 @@ func FuzzFastPath(f *testing.F) {
 		close(ch.release)
 		srv := &Server{channels: map[*sessionChannel]bool{}, metrics: &Metrics{}}
 		sc := srv.newSessionChannel(ch)
-		sc.writes = newWriteHandles()
+		sc.fast = newFastHandles()
 		h := &handlers{s: srv, log: slog.New(slog.DiscardHandler)}
 		up := &discardUpload{}
-		sc.writes.m["1"] = newUploadFile(h, up, "/f", 0)
+		sc.fast.m["1"] = fastHandle{up: newUploadFile(h, up, "/f", 0)}
 		passed, err := io.ReadAll(sc)
 		if err != nil {
 			t.Fatal(err)

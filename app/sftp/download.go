@@ -46,6 +46,7 @@ type downloadFile struct {
 	opens  int
 	err    error
 	closed bool
+	forget func() // takes the handle out of the fast path (fastpath.go), if it is there
 }
 
 func (d *downloadFile) ReadAt(p []byte, off int64) (int, error) {
@@ -182,6 +183,9 @@ func (d *downloadFile) Close() error {
 	}
 	d.closed = true
 	defer d.h.transferEnded()
+	if d.forget != nil {
+		d.forget()
+	}
 	if d.stream != nil {
 		d.stream.Close()
 	}

@@ -20,7 +20,7 @@ type handlers struct {
 	s      *Server
 	view   *objfs.View
 	log    *slog.Logger
-	writes *writeHandles // the session's uploads, for the fast path (fastwrite.go)
+	fast   *fastHandles // the session's transfers, for the fast path (fastpath.go)
 }
 
 var (
@@ -59,7 +59,9 @@ func (h *handlers) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	if err := h.transferStarted(); err != nil {
 		return nil, h.fail("download", p, err)
 	}
-	return &downloadFile{h: h, view: h.view, path: p, size: fi.Size(), keep: h.s.opts.ReadAhead, start: time.Now()}, nil
+	d := &downloadFile{h: h, view: h.view, path: p, size: fi.Size(), keep: h.s.opts.ReadAhead, start: time.Now()}
+	h.fast.addDownload(r, d)
+	return d, nil
 }
 
 // Filewrite opens an upload: a streaming multipart upload through the view,
@@ -80,7 +82,7 @@ func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 		h.transferEnded()
 		return nil, h.fail("upload", p, err)
 	}
-	h.writes.add(r, u)
+	h.fast.addUpload(r, u)
 	return u, nil
 }
 

@@ -32,7 +32,8 @@ import (
 
 // Server is the SFTP gateway.
 type Server struct {
-	fastWrites atomic.Int64 // WRITE requests taken by the fast path (fastwrite.go)
+	fastWrites atomic.Int64 // WRITE requests taken by the fast path (fastpath.go)
+	fastReads  atomic.Int64 // READ requests taken by the fast path
 	opts       Options
 	base       ssh.ServerConfig
 	log        *slog.Logger
@@ -288,8 +289,8 @@ func sshString(payload []byte) (string, bool) {
 // it or the connection drops; handles still open are then closed, which
 // cuts their uploads (kept for resuming: upload.go).
 func (s *Server) serveSFTP(ch *sessionChannel, usr *auth.User, log *slog.Logger) {
-	ch.writes = newWriteHandles()
-	h := &handlers{s: s, view: s.opts.FS.View(usr.Home, usr.ReadOnly, log), log: log, writes: ch.writes}
+	ch.fast = newFastHandles()
+	h := &handlers{s: s, view: s.opts.FS.View(usr.Home, usr.ReadOnly, log), log: log, fast: ch.fast}
 	rs := sftp.NewRequestServer(ch, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h})
 	if err := rs.Serve(); err != nil && !errors.Is(err, io.EOF) {
 		var fp errFastPath

@@ -487,3 +487,45 @@ func TestSessionsPerConnectionBounded(t *testing.T) {
 	put(t, c, "again.txt", []byte("again"))
 	g.mustHave(t, "again.txt", []byte("again"))
 }
+
+// A download streams by the fast path, byte-exact with 64 reads in flight;
+// random reads (behind, far ahead, across the end, at the end) get the
+// right bytes too, and a read at the end gets EOF.
+func TestDownloadsSequentialAndRandom(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	c := g.alice(t)
+	data := randomData(20<<20 + 3)
+	put(t, c, "big.bin", data)
+	before := gw.FastReads(g.srv)
+
+	f, err := c.Open("big.bin")
+	must(t, err)
+	var got bytes.Buffer
+	_, err = f.WriteTo(&got) // concurrent reads
+	must(t, err)
+	if !bytes.Equal(got.Bytes(), data) {
+		t.Fatalf("downloaded %d bytes, not the %d uploaded (or other bytes)", got.Len(), len(data))
+	}
+	if n := gw.FastReads(g.srv) - before; n < int64(len(data)>>15) {
+		t.Errorf("%d reads by the fast path, want the download's %d at least", n, len(data)>>15)
+	}
+
+	for _, r := range []struct {
+		off int64
+		n   int
+	}{{5 << 20, 1000}, {0, 10}, {19 << 20, 40000}, {1 << 20, 32 << 10}, {int64(len(data)) - 7, 100}, {3, 70000}} {
+		buf := make([]byte, r.n)
+		n, err := f.ReadAt(buf, r.off)
+		want := data[r.off:min(r.off+int64(r.n), int64(len(data)))]
+		if n != len(want) || !bytes.Equal(buf[:n], want) {
+			t.Fatalf("read of %d at %d: %d bytes (%v), want %d", r.n, r.off, n, err, len(want))
+		}
+		if n < r.n && !errors.Is(err, io.EOF) {
+			t.Fatalf("short read at %d: %v, want EOF", r.off, err)
+		}
+	}
+	if n, err := f.ReadAt(make([]byte, 10), int64(len(data))); n != 0 || !errors.Is(err, io.EOF) {
+		t.Fatalf("read at the end: %d, %v; want EOF", n, err)
+	}
+	must(t, f.Close())
+}

@@ -67,7 +67,7 @@ type uploadFile struct {
 	cut     bool             // the connection ended with the handle open
 	cause   error            // the storage error behind errStorage
 	closed  bool
-	forget  func() // takes the handle out of the fast path (fastwrite.go), if it is there
+	forget  func() // takes the handle out of the fast path (fastpath.go), if it is there
 }
 
 func newUploadFile(h *handlers, up storage.Upload, p string, base int64) *uploadFile {

@@ -356,6 +356,44 @@ type host struct {
 	ns      Namespace
 	holder  *exec.Cmd
 	gateway *exec.Cmd
+	log     *logTail
+}
+
+// logTail keeps a gateway's warning and error records (the last
+// maxWarnings), shown when the test fails.
+type logTail struct {
+	mu      sync.Mutex
+	partial []byte
+	kept    []string
+}
+
+const maxWarnings = 200
+
+func (l *logTail) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := string(l.partial[:i])
+		l.partial = l.partial[i+1:]
+		if strings.Contains(line, `"level":"WARN"`) || strings.Contains(line, `"level":"ERROR"`) ||
+			strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
+			l.kept = append(l.kept, line)
+			if len(l.kept) > maxWarnings {
+				l.kept = l.kept[1:]
+			}
+		}
+	}
+}
+
+func (l *logTail) warnings() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.kept, "\n")
 }
 
 func startHost(ctx context.Context, t *testing.T, i int) *host {
@@ -402,7 +440,13 @@ func (h *host) startGateway(ctx context.Context, t *testing.T, bin string, env m
 	lines := bufio.NewScanner(out)
 	for lines.Scan() {
 		if strings.Contains(lines.Text(), `"ftps3 serving"`) {
-			go io.Copy(io.Discard, out)
+			h.log = &logTail{}
+			go io.Copy(h.log, out)
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("gateway %s, its warnings and errors:\n%s", h.ns, h.log.warnings())
+				}
+			})
 			return
 		}
 	}
