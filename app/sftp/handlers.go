@@ -17,10 +17,10 @@ import (
 // server) through the user's view: every rule about paths, directories,
 // renames and removes is the view's.
 type handlers struct {
-	s      *Server
-	view   *objfs.View
-	log    *slog.Logger
-	fast   *fastHandles // the session's transfers, for the fast path (fastpath.go)
+	s    *Server
+	view *objfs.View
+	log  *slog.Logger
+	fast *fastHandles // the session's transfers, for the fast path (fastpath.go)
 }
 
 var (
