@@ -131,22 +131,26 @@ type streamChannel struct {
 
 func (c *streamChannel) Read(p []byte) (int, error) { return c.r.Read(p) }
 
-// Malformed WRITE and CLOSE requests (too short, lengths past the packet,
-// huge) reach pkg/sftp untouched, to refuse as it does: the fast path reads
-// none of them, and nothing panics.
+// Malformed WRITE, READ and CLOSE requests (too short, lengths past the
+// packet, huge, negative offsets) reach pkg/sftp untouched, to refuse as it
+// does: the fast path reads none of them, and nothing panics.
 func TestFastPathLeavesMalformedRequests(t *testing.T) {
 	u32 := func(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
 	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 	for name, stream := range map[string][]byte{
-		"close of length 1":     {0, 0, 0, 1, fxpClose},
-		"write of length 1":     {0, 0, 0, 1, fxpWrite},
-		"write of length 4":     {0, 0, 0, 4, fxpWrite, 0, 0, 0},
-		"length 0":              {0, 0, 0, 0, fxpWrite, 0, 0, 0, 9},
-		"handle past the end":   cat(u32(9), []byte{fxpWrite}, u32(1), u32(200)),
-		"data past the end":     cat(u32(5+4+1+8+4), []byte{fxpWrite}, u32(1), u32(1), []byte("1"), make([]byte, 8), u32(1000)),
-		"huge write":            cat(u32(1<<30), []byte{fxpWrite}, u32(1), u32(1), []byte("1")),
-		"close, huge handle":    cat(u32(1<<20), []byte{fxpClose}, u32(1), u32(1<<19)),
-		"negative offset write": cat(u32(5+4+1+8+4+1), []byte{fxpWrite}, u32(1), u32(1), []byte("1"), u32(1<<31), u32(0), u32(1), []byte("x")),
+		"close of length 1":         {0, 0, 0, 1, fxpClose},
+		"write of length 1":         {0, 0, 0, 1, fxpWrite},
+		"write of length 4":         {0, 0, 0, 4, fxpWrite, 0, 0, 0},
+		"length 0":                  {0, 0, 0, 0, fxpWrite, 0, 0, 0, 9},
+		"handle past the end":       cat(u32(9), []byte{fxpWrite}, u32(1), u32(200)),
+		"data past the end":         cat(u32(5+4+1+8+4), []byte{fxpWrite}, u32(1), u32(1), []byte("1"), make([]byte, 8), u32(1000)),
+		"huge write":                cat(u32(1<<30), []byte{fxpWrite}, u32(1), u32(1), []byte("1")),
+		"close, huge handle":        cat(u32(1<<20), []byte{fxpClose}, u32(1), u32(1<<19)),
+		"negative offset write":     cat(u32(5+4+1+8+4+1), []byte{fxpWrite}, u32(1), u32(1), []byte("1"), u32(1<<31), u32(0), u32(1), []byte("x")),
+		"read without its length":   cat(u32(5+4+1+8), []byte{fxpRead}, u32(1), u32(1), []byte("2"), make([]byte, 8)),
+		"read, trailing bytes":      cat(u32(5+4+1+8+4+1), []byte{fxpRead}, u32(1), u32(1), []byte("2"), make([]byte, 8), u32(10), []byte("x")),
+		"read, negative offset":     cat(u32(5+4+1+8+4), []byte{fxpRead}, u32(1), u32(1), []byte("2"), u32(1<<31), u32(0), u32(10)),
+		"read, handle past the end": cat(u32(5+4+4), []byte{fxpRead}, u32(1), u32(9)),
 	} {
 		t.Run(name, func(t *testing.T) {
 			ch := &streamChannel{recordingChannel: recordingChannel{started: make(chan struct{}), release: make(chan struct{})}, r: bytes.NewReader(stream)}
@@ -154,12 +158,13 @@ func TestFastPathLeavesMalformedRequests(t *testing.T) {
 			srv := &Server{channels: map[*sessionChannel]bool{}}
 			sc := srv.newSessionChannel(ch)
 			sc.fast = newFastHandles()
-			sc.fast.m["1"] = fastHandle{up: &uploadFile{}} // a known upload handle: must not be written to
+			sc.fast.m["1"] = fastHandle{up: &uploadFile{}}     // a known upload handle: must not be written to
+			sc.fast.m["2"] = fastHandle{down: &downloadFile{}} // a known download handle: must not be read
 			got, err := io.ReadAll(sc)
 			if err != nil || !bytes.Equal(got, stream) {
 				t.Fatalf("pkg/sftp read %d bytes of %d (%v)", len(got), len(stream), err)
 			}
-			if n := srv.fastWrites.Load(); n != 0 {
+			if n := srv.fastWrites.Load() + srv.fastReads.Load(); n != 0 {
 				t.Fatalf("the fast path took %d malformed requests", n)
 			}
 			sc.end()
@@ -196,7 +201,7 @@ func (u *discardUpload) Written() int64               { return u.n }
 
 // Whatever a client sends, the fast path does not panic, and what it hands
 // pkg/sftp and what it writes to the upload together never exceed what was
-// sent (nothing is read twice).
+// sent (nothing is read twice); reads of a download are answered.
 func FuzzFastPath(f *testing.F) {
 	u32 := func(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
 	write := func(off uint64, data string) []byte {
@@ -207,6 +212,12 @@ func FuzzFastPath(f *testing.F) {
 	f.Add(append(write(0, "ab"), write(2, "cd")...))
 	f.Add([]byte{0, 0, 0, 1, fxpClose})
 	f.Add(append(write(5, "late"), 0, 0, 0, 9, fxpClose, 0, 0, 0, 8, 0, 0, 0, 1, '1'))
+	read := func(off uint64, n uint32) []byte {
+		body := bytes.Join([][]byte{{fxpRead}, u32(8), u32(1), []byte("2"), binary.BigEndian.AppendUint64(nil, off), u32(n)}, nil)
+		return append(u32(uint32(len(body))), body...)
+	}
+	f.Add(append(read(0, 100), read(60000, 1<<31)...))
+	f.Add(append(read(1<<63, 10), write(0, "x")...))
 	f.Fuzz(func(t *testing.T, stream []byte) {
 		ch := &streamChannel{recordingChannel: recordingChannel{started: make(chan struct{}), release: make(chan struct{})}, r: bytes.NewReader(stream)}
 		close(ch.release)
@@ -216,6 +227,9 @@ func FuzzFastPath(f *testing.F) {
 		h := &handlers{s: srv, log: slog.New(slog.DiscardHandler)}
 		up := &discardUpload{}
 		sc.fast.m["1"] = fastHandle{up: newUploadFile(h, up, "/f", 0)}
+		content := make([]byte, 64<<10) // a download served from memory: the read-ahead holds it all
+		sc.fast.m["2"] = fastHandle{down: &downloadFile{h: h, size: int64(len(content)), keep: 1 << 20,
+			stream: io.NopCloser(bytes.NewReader(content))}}
 		passed, err := io.ReadAll(sc)
 		if err != nil {
 			t.Fatal(err)
@@ -224,5 +238,8 @@ func FuzzFastPath(f *testing.F) {
 			t.Fatalf("%d bytes to pkg/sftp and %d to the upload, of %d sent", len(passed), up.n, len(stream))
 		}
 		sc.end()
+		if got, want := sc.replies.Load(), srv.fastReads.Load()+srv.fastWrites.Load(); got != want {
+			t.Fatalf("%d replies sent for the %d requests the fast path took", got, want)
+		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"sync"
 	"time"
 
@@ -11,8 +12,9 @@ import (
 )
 
 // Downloads. SFTP reads come as ReadAt calls at offsets, several in flight
-// (OpenSSH: up to 64 of 32 KiB), handed to several workers, so a sequential
-// reader's requests arrive nearly, not exactly, in order. downloadFile keeps
+// (OpenSSH: up to 64 of 32 KiB). The fast path (fastpath.go) serves them in
+// the order the client sent them; those pkg/sftp serves are handed to
+// several workers and arrive nearly, not exactly, in order. downloadFile keeps
 // one ranged GET open at the stream position and reads ahead of the client
 // in chunks, keeping the recent chunks (up to the read-ahead size) so that
 // requests arriving out of order are served from memory. A read outside
@@ -53,7 +55,10 @@ func (d *downloadFile) ReadAt(p []byte, off int64) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
-		return 0, errAborted
+		return 0, fs.ErrClosed
+	}
+	if off < 0 {
+		return 0, errNegativeOffset
 	}
 	if off >= d.size {
 		return 0, io.EOF
@@ -145,7 +150,10 @@ func (d *downloadFile) fill() error {
 	return nil
 }
 
-var errStorageRead = errors.New("the storage service failed during the download; try again")
+var (
+	errStorageRead    = errors.New("the storage service failed during the download; try again")
+	errNegativeOffset = errors.New("a read at a negative offset")
+)
 
 // copyOut copies the kept bytes from off into p.
 func (d *downloadFile) copyOut(p []byte, off int64) int {

@@ -31,12 +31,18 @@ import (
 // always did.
 //
 // Replies to such requests may overtake pkg/sftp's replies to earlier
-// requests on other handles: SFTP clients match replies to requests by id
-// (OpenSSH, paramiko and pkg/sftp's client all do). A handle's writes are
-// all taken here, in order, until one is too large for the read buffer (a
-// client writing in chunks over 128 KiB): from then on the handle's writes
-// are all pkg/sftp's, so none overtakes one it holds. A CLOSE only reaches
-// pkg/sftp after the requests before it were answered.
+// requests (an FSTAT of the same handle, say): SFTP clients match replies to
+// requests by id (OpenSSH, paramiko and pkg/sftp's client all do). A
+// handle's writes are all taken here, in order, until one is too large for
+// the read buffer (a client writing in chunks over 128 KiB) or malformed:
+// from then on the handle's writes are all pkg/sftp's, so none overtakes one
+// it holds. A malformed READ is pkg/sftp's to refuse; reads change nothing,
+// so the handle's later reads stay here. A CLOSE only reaches pkg/sftp after
+// the requests before it were answered.
+//
+// The fast path runs on the session's one reader: while a read waits for
+// the store (the first bytes of a ranged GET), the session's other requests
+// wait too, as they did behind a write.
 
 // fastHandle is what the fast path serves for one handle: an upload or a
 // download.
@@ -162,8 +168,9 @@ func (c *sessionChannel) serveFast() {
 			return
 		}
 		if typ == fxpClose || length+4 > uint64(c.rd.Size()) {
-			// The handle's later writes, if any, are pkg/sftp's too: a
-			// write it holds must not be overtaken.
+			// Closed, or a request too large for the buffer: the handle's
+			// later requests, if any, are pkg/sftp's too (a write it holds
+			// must not be overtaken).
 			if handle, ok := c.peekHandle(length); ok {
 				c.fast.remove(handle)
 			}
@@ -212,8 +219,9 @@ func (c *sessionChannel) serveFast() {
 	}
 }
 
-// maxReadReply bounds the data of one READ's reply, as pkg/sftp's does:
-// clients ask again for the rest.
+// maxReadReply bounds the data of one READ's reply, as pkg/sftp's request
+// server does by default (server.go sets no other): clients ask again for
+// the rest.
 const maxReadReply = 32 << 10
 
 // readReply reads what a READ asked for and makes its reply: the data,
@@ -221,7 +229,7 @@ const maxReadReply = 32 << 10
 // pkg/sftp answers.
 func (c *sessionChannel) readReply(d *downloadFile, id uint32, off int64, want uint32) []byte {
 	const hdr = 4 + 1 + 4 + 4 // length, type, id, data length
-	n := min(int(want), maxReadReply)
+	n := int(min(want, maxReadReply))
 	if cap(c.readBuf) < hdr+n {
 		c.readBuf = make([]byte, hdr+maxReadReply)
 	}
