@@ -67,13 +67,14 @@ type dataListener struct {
 	dc      *dataConn // the connection, once one arrived
 	tc      *tls.Conn // its TLS
 
-	expire   *time.Timer   // closes a port no transfer used
-	cands    chan net.Conn // connections from the owner's address, not yet checked
-	takenC   chan struct{} // closed when a transfer asks for the connection
-	prepared chan struct{} // closed once tc is set, or no connection will come
-	loopDone chan struct{} // closed when the accept loop ends
-	loopErr  error         // why it ended (set before loopDone closes)
-	bound    atomic.Bool   // a connection was chosen: later ones are closed
+	expire   *time.Timer                 // closes a port no transfer used
+	cands    chan net.Conn               // connections from the owner's address, not yet checked
+	takenC   chan struct{}               // closed when a transfer asks for the connection
+	prepared chan struct{}               // closed once tc is set, or no connection will come
+	loopDone chan struct{}               // closed when the accept loop ends
+	loopErr  error                       // why it ended (set before loopDone closes)
+	bound    atomic.Bool                 // a connection was chosen: later ones are closed
+	owner    atomic.Pointer[controlConn] // the session the port was announced to (setPortOwner)
 	// announced is when the passive reply naming the port was written
 	// (Unix nanoseconds; 0 before): see pacing.go.
 	announced atomic.Int64
@@ -204,7 +205,7 @@ func (l *dataListener) acceptLoop() {
 			l.loopErr = err
 			return
 		}
-		owner := l.s.portOwner(l.port)
+		owner := l.ownerConn()
 		switch {
 		case l.bound.Load():
 			l.refuse(c, errors.New("the transfer already has its data connection"))
@@ -220,6 +221,16 @@ func (l *dataListener) acceptLoop() {
 			}
 		}
 	}
+}
+
+// ownerConn is the live control connection the port was announced to, or
+// nil.
+func (l *dataListener) ownerConn() *controlConn {
+	c := l.owner.Load()
+	if c == nil || c.closed.Load() {
+		return nil
+	}
+	return c
 }
 
 // closeUnused closes the port if no transfer asked for its connection yet,
@@ -337,7 +348,7 @@ func (l *dataListener) check(c net.Conn, owner *controlConn) checked {
 // candidate whose ClientHello passes.
 func (c *dataConn) bind() error {
 	l := c.l
-	owner := l.s.portOwner(l.port)
+	owner := l.ownerConn()
 	if owner == nil {
 		c.first.Close()
 		return errors.New("the session that owns this port is gone")

@@ -32,7 +32,7 @@ func (l *dataListener) notePassiveGap(announced time.Time) {
 	if gap < slowPassiveGap {
 		return
 	}
-	owner := l.s.portOwner(l.port)
+	owner := l.ownerConn()
 	if owner == nil || owner.passivePace.Swap(true) {
 		return
 	}

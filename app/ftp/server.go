@@ -46,7 +46,6 @@ type Server struct {
 	listings chan struct{} // one per data port: listings in progress
 
 	portMu    sync.Mutex
-	ports     map[int]*controlConn  // passive port → the control connection it was announced to
 	listeners map[int]*dataListener // passive port → its listener, while open
 
 	draining  atomic.Bool
@@ -93,7 +92,6 @@ func New(opts Options) (*Server, error) {
 		listings:  make(chan struct{}, max(1, opts.DataPortsCount)),
 		log:       opts.Logger, metrics: opts.Metrics,
 		controls: map[string]*controlConn{}, sessions: map[uint32]*controlConn{},
-		ports: map[int]*controlConn{},
 	}, nil
 }
 
@@ -188,12 +186,14 @@ func (s *Server) dataTLSFor(dc *dataConn) (*tls.Config, error) {
 // setPortOwner records the control connection a passive port was announced
 // to (replies.go reads the port from the PASV/EPSV reply), and starts the
 // port: its data connection's TLS begins as soon as the client connects.
+// The owner is the listener's, not the port number's: the port is another
+// session's once this listener closed.
 func (s *Server) setPortOwner(port int, c *controlConn) {
 	s.portMu.Lock()
-	s.ports[port] = c
 	l := s.listeners[port]
 	s.portMu.Unlock()
 	if l != nil {
+		l.owner.Store(c)
 		l.announced.Store(time.Now().UnixNano())
 		l.start()
 	}
@@ -206,8 +206,8 @@ func (s *Server) setPortOwner(port int, c *controlConn) {
 func (s *Server) releasePassive(c *controlConn) {
 	s.portMu.Lock()
 	var mine []*dataListener
-	for port, owner := range s.ports {
-		if l := s.listeners[port]; owner == c && l != nil {
+	for _, l := range s.listeners {
+		if l.owner.Load() == c {
 			mine = append(mine, l)
 		}
 	}
@@ -215,17 +215,6 @@ func (s *Server) releasePassive(c *controlConn) {
 	for _, l := range mine {
 		l.closeUnused()
 	}
-}
-
-// portOwner is the live control connection a passive port belongs to, or nil.
-func (s *Server) portOwner(port int) *controlConn {
-	s.portMu.Lock()
-	c := s.ports[port]
-	s.portMu.Unlock()
-	if c == nil || c.closed.Load() {
-		return nil
-	}
-	return c
 }
 
 // aeadSuites are the TLS 1.2 cipher suites offered: forward secrecy and
