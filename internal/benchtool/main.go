@@ -46,6 +46,8 @@ type bench struct {
 	endpoint       string
 	s3             *s3.Client
 	gwS3, gwFile   *proc
+	gwBin          string
+	gwS3Env        []string // how gwS3 was started (restartS3Gateway)
 	sumGateways    []sumGateway // S3 gateways with other CHECKSUMS (checksums.go)
 	portS3, portFS int
 	httpS3         int
@@ -105,12 +107,14 @@ func main() {
 		var count int
 		fmt.Sscan(n, &count)
 		if count > 0 {
+			b.restartS3Gateway()
 			b.concurrent(count, smallSize, limit)
 		}
 	}
 	b.listing(*objects, *rounds)
 	b.logins(*logins)
 	if *sftpOn {
+		b.restartS3Gateway()
 		b.sftpSingleFile(bigSize, *rounds)
 		for _, n := range strings.Split(*conc, ",") {
 			var count int
@@ -191,10 +195,11 @@ func (b *bench) startGateways(bin, memLimit string) {
 	b.portS3, b.portFS, b.httpS3 = freePort(), freePort(), freePort()
 	var err error
 	b.sftpS3 = freePort()
-	b.gwS3, err = startProc("gateway-s3", bin, append(common(b.portS3, 20000, b.httpS3), fmt.Sprintf("SFTP_PORT=%d", b.sftpS3),
-
+	b.gwBin = bin
+	b.gwS3Env = append(common(b.portS3, 20000, b.httpS3), fmt.Sprintf("SFTP_PORT=%d", b.sftpS3),
 		"AWS_ENDPOINT_URL_S3="+b.endpoint, "AWS_S3_BUCKET_NAME="+bucket, "AWS_S3_BUCKET_REGION=us-east-1",
-		"AWS_ACCESS_KEY_ID="+minioKey, "AWS_SECRET_ACCESS_KEY="+minioSec))
+		"AWS_ACCESS_KEY_ID="+minioKey, "AWS_SECRET_ACCESS_KEY="+minioSec)
+	b.gwS3, err = startProc("gateway-s3", bin, b.gwS3Env)
 	check(err)
 	s3env := []string{"AWS_ENDPOINT_URL_S3=" + b.endpoint, "AWS_S3_BUCKET_NAME=" + bucket, "AWS_S3_BUCKET_REGION=us-east-1",
 		"AWS_ACCESS_KEY_ID=" + minioKey, "AWS_SECRET_ACCESS_KEY=" + minioSec}
@@ -214,6 +219,18 @@ func (b *bench) startGateways(bin, memLimit string) {
 	for _, g := range b.sumGateways {
 		waitTCP(g.port)
 	}
+}
+
+// restartS3Gateway starts the S3 gateway afresh: the memory rows of a phase
+// then show that phase, not what the earlier ones left in the process (a Go
+// process keeps the memory it once used for a while).
+func (b *bench) restartS3Gateway() {
+	b.gwS3.stop()
+	var err error
+	b.gwS3, err = startProc("gateway-s3", b.gwBin, b.gwS3Env)
+	check(err)
+	waitTCP(b.portS3)
+	waitTCP(b.sftpS3)
 }
 
 // metricsText is the S3 gateway's /metrics page.
