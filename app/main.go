@@ -64,6 +64,9 @@ func run(ctx context.Context, environ []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	gcCtx, stopGCPacing := context.WithCancel(ctx)
+	defer stopGCPacing()
+	go paceGC(gcCtx, st.pool)
 	users, reloader, err := loadUsers(ctx, cfg, log)
 	if err != nil {
 		return err
