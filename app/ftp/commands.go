@@ -38,7 +38,13 @@ import (
 //     library's but the port's (dataconn.go), which answers a client's
 //     ClientHello as soon as it comes.
 //   - PASV and EPSV first close the session's passive ports that no
-//     transfer uses (Server.releasePassive).
+//     transfer uses or was asked for (Server.releasePassive). PASV for a
+//     client its address cannot be found for (an IPv6 client with no
+//     passive rule, a rule whose name does not resolve) is answered 425
+//     here: the library would reserve a port first, and keep it.
+//   - A transfer command marks the session's passive ports as spoken for,
+//     so a PASV the client sent right behind it does not close the port
+//     the transfer is about to use.
 //   - HASH and its kin: the file name is quoted for the library; OPTS HASH
 //     of an algorithm not offered, XCRC and XSHA512 are answered here
 //     (hash.go).
@@ -48,8 +54,9 @@ const (
 	pseudoStatus      = "FTPS3-STATUS"
 	pseudoLineTooLong = "FTPS3-LINE-TOO-LONG"
 	pseudoProtClear   = "FTPS3-PROT-CLEAR"
-	pseudoNoHash      = "FTPS3-NO-HASH " // + the algorithm or command not offered
-	pseudoUnknown     = "FTPS3-UNKNOWN " // + a command the library does not know
+	pseudoNoHash      = "FTPS3-NO-HASH "    // + the algorithm or command not offered
+	pseudoUnknown     = "FTPS3-UNKNOWN "    // + a command the library does not know
+	pseudoNoPassive   = "FTPS3-NO-PASSIVE " // + why PASV has no address for this client
 )
 
 // standIn hands the library a SYST in place of pseudo-command cmd ("" for
@@ -94,6 +101,9 @@ func (c *controlConn) pseudoReply(cmd string) []byte {
 	}
 	if what, ok := strings.CutPrefix(cmd, pseudoNoHash); ok {
 		return hashNotOffered(what)
+	}
+	if why, ok := strings.CutPrefix(cmd, pseudoNoPassive); ok {
+		return []byte("425 " + strings.ToUpper(why[:1]) + why[1:] + "\r\n")
 	}
 	if what, ok := strings.CutPrefix(cmd, pseudoUnknown); ok {
 		return []byte(fmt.Sprintf("500 Unknown command %q\r\n", what)) // as the library words it
@@ -168,6 +178,7 @@ func (c *controlConn) commandLines(line []byte) []byte {
 	cmd := strings.ToUpper(string(f[0]))
 	if strings.HasSuffix(cmd, "ABOR") { // after Telnet IP/Synch bytes too, as the library reads it
 		c.abors.Add(1)
+		c.noteAbort()
 	}
 	var prefix []byte
 	if c.restPending && !restKeepers[cmd] {
@@ -194,9 +205,18 @@ func (c *controlConn) commandLines(line []byte) []byte {
 		c.restPending = n > 0 && c.user.Load() != nil
 	case "RETR", "STOR", "APPE", "STOU":
 		c.restPending = false
+		if c.onTransferCommand != nil {
+			c.onTransferCommand()
+		}
+	case "LIST", "NLST", "MLSD":
+		if c.onTransferCommand != nil {
+			c.onTransferCommand()
+		}
 	case "PASV", "EPSV":
 		if c.onPassiveCommand != nil {
-			c.onPassiveCommand()
+			if err := c.onPassiveCommand(cmd); err != nil {
+				return c.standIn(prefix, pseudoNoPassive+err.Error())
+			}
 		}
 	case "PROT":
 		if len(f) != 2 || !bytes.EqualFold(f[1], []byte("P")) {

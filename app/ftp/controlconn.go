@@ -48,21 +48,27 @@ type controlConn struct {
 	writeMu       sync.Mutex
 	swallowBanner bool
 
-	metrics          *Metrics // set when the server registers the connection
-	onPassivePort    func(port int)
-	onPassiveCommand func()      // a PASV or EPSV arrived
-	passivePace      atomic.Bool // passive replies are held a moment (pacing.go)
-	afterReply       atomic.Pointer[func()]
-	replyCode        atomic.Int32 // the code a failed operation's 550 reply must carry
-	inMultiline      multiline    // written only under writeMu
-	closed           atomic.Bool
-	adm              *admission // its place in the connection limits
-	keepOpen         atomic.Bool
-	closeOnce        sync.Once
+	metrics           *Metrics // set when the server registers the connection
+	onPassivePort     func(port int)
+	onPassiveCommand  func(cmd string) error // a PASV or EPSV arrived; an error answers it instead of the library
+	onTransferCommand func()                 // a transfer command arrived (its port is spoken for)
+	onFinalReply      func()                 // a final reply was written (a port spoken for and not taken is free again)
+	done              chan struct{}          // closed with the connection
+	abortMu           sync.Mutex
+	aborted           chan struct{} // closed (and replaced) at each ABOR
+	passivePace       atomic.Bool   // passive replies are held a moment (pacing.go)
+	afterReply        atomic.Pointer[func()]
+	replyCode         atomic.Int32 // the code a failed operation's 550 reply must carry
+	inMultiline       multiline    // written only under writeMu
+	closed            atomic.Bool
+	adm               *admission // its place in the connection limits
+	keepOpen          atomic.Bool
+	closeOnce         sync.Once
 }
 
 func newControlConn(c net.Conn, id controlID, swallowBanner bool) *controlConn {
-	return &controlConn{Conn: c, id: id, swallowBanner: swallowBanner, since: time.Now()}
+	return &controlConn{Conn: c, id: id, swallowBanner: swallowBanner, since: time.Now(),
+		done: make(chan struct{}), aborted: make(chan struct{})}
 }
 
 // Read hands the library whole lines only, each at most maxCommandLine bytes.
@@ -150,6 +156,9 @@ func (c *controlConn) Write(p []byte) (int, error) {
 	}
 	if isFinalReply(p) {
 		c.runAfterReplyNow()
+		if c.onFinalReply != nil {
+			c.onFinalReply()
+		}
 	}
 	return n, nil
 }
@@ -171,11 +180,27 @@ func (c *controlConn) Close() error {
 
 func (c *controlConn) closeForReal() error {
 	var err error
-	c.closeOnce.Do(func() { err = c.Conn.Close() })
+	c.closeOnce.Do(func() { err = c.Conn.Close(); close(c.done) })
 	c.closed.Store(true)
 	c.adm.release()
 	c.runAfterReplyNow()
 	return err
+}
+
+// abortSignal is closed at the next ABOR.
+func (c *controlConn) abortSignal() <-chan struct{} {
+	c.abortMu.Lock()
+	defer c.abortMu.Unlock()
+	return c.aborted
+}
+
+// noteAbort wakes what waits for the session's data connection (an ABOR
+// arrived).
+func (c *controlConn) noteAbort() {
+	c.abortMu.Lock()
+	close(c.aborted)
+	c.aborted = make(chan struct{})
+	c.abortMu.Unlock()
 }
 
 // afterNextReply runs f once the next final reply (2xx to 5xx) has been

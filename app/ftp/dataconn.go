@@ -63,6 +63,7 @@ type dataListener struct {
 	state   sync.Mutex
 	looping bool // the accept loop runs
 	taken   bool // a transfer asked for the connection (Accept)
+	failed  bool // and was refused it: a connection still coming is closed
 	closed  bool
 	dc      *dataConn // the connection, once one arrived
 	tc      *tls.Conn // its TLS
@@ -75,10 +76,15 @@ type dataListener struct {
 	loopErr  error                       // why it ended (set before loopDone closes)
 	bound    atomic.Bool                 // a connection was chosen: later ones are closed
 	owner    atomic.Pointer[controlConn] // the session the port was announced to (setPortOwner)
+	claimed  atomic.Bool                 // a transfer command of the owner was read: not released by its next PASV
 	// announced is when the passive reply naming the port was written
 	// (Unix nanoseconds; 0 before): see pacing.go.
 	announced atomic.Int64
 }
+
+// dataConnectTimeout is how long a transfer waits for its client to connect
+// (the library's ConnectionTimeout; whole seconds). A variable for the tests.
+var dataConnectTimeout = 30 * time.Second
 
 // passiveReservation is how long a passive port waits for its transfer.
 const passiveReservation = 30 * time.Second
@@ -153,7 +159,7 @@ func (l *dataListener) prepare() {
 	dc := &dataConn{l: l, first: c, conn: c, closed: make(chan struct{}), idle: l.s.opts.DataIdleTimeout}
 	tc := tls.Server(dc, l.s.dataTLS())
 	l.state.Lock()
-	if l.closed && !l.taken {
+	if l.closed && (!l.taken || l.failed) {
 		l.state.Unlock()
 		c.Close()
 		close(l.prepared)
@@ -167,8 +173,26 @@ func (l *dataListener) prepare() {
 
 // Accept returns the data connection once a connection from the session's
 // address arrived (the library's deadline on the port bounds the wait),
-// its TLS handshake running or done.
+// its TLS handshake running or done. The wait also ends when the session
+// ends or sends ABOR. A port whose Accept fails is closed at once: the
+// library keeps a failed transfer's port until its next transfer, and a
+// client connecting to it late would hang on a socket nobody accepts.
 func (l *dataListener) Accept() (net.Conn, error) {
+	conn, err := l.accept()
+	if err != nil {
+		l.state.Lock()
+		l.failed = true
+		dc := l.dc
+		l.state.Unlock()
+		l.Close()
+		if dc != nil {
+			dc.Close()
+		}
+	}
+	return conn, err
+}
+
+func (l *dataListener) accept() (net.Conn, error) {
 	l.state.Lock()
 	if l.closed {
 		l.state.Unlock()
@@ -184,7 +208,17 @@ func (l *dataListener) Accept() (net.Conn, error) {
 	if at := l.announced.Load(); first && at != 0 {
 		l.notePassiveGap(time.Unix(0, at))
 	}
-	<-l.prepared
+	var ended, aborted <-chan struct{}
+	if owner := l.ownerConn(); owner != nil {
+		ended, aborted = owner.done, owner.abortSignal()
+	}
+	select {
+	case <-l.prepared:
+	case <-ended:
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: errors.New("the session ended")}
+	case <-aborted:
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: errors.New("the transfer was aborted")}
+	}
 	l.state.Lock()
 	tc := l.tc
 	l.state.Unlock()

@@ -34,7 +34,7 @@ func (s *Server) GetSettings() (*ftpserver.Settings, error) {
 			return s.passive.forClient(cc.RemoteAddr(), cc.LocalAddr())
 		},
 		IdleTimeout:       int(o.IdleTimeout / time.Second),
-		ConnectionTimeout: 30,
+		ConnectionTimeout: int(max(dataConnectTimeout/time.Second, 1)),
 		DisableActiveMode: true, // must stay: active data connections would be the library's, without TLS
 		// The Listener does the control connection's TLS, and each
 		// passive port its data connections' (dataconn.go): the library

@@ -2,6 +2,7 @@ package ftp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -34,6 +35,9 @@ func newPassiveAddrs(rules []PassiveRule) *passiveAddrs {
 	return &passiveAddrs{rules: rules, resolver: net.DefaultResolver, cache: map[int]cachedAddr{}}
 }
 
+// errPassiveNeedsIPv4: PASV can only name an IPv4 address.
+var errPassiveNeedsIPv4 = errors.New("PASV needs an IPv4 address, and this connection has none: use EPSV")
+
 func (p *passiveAddrs) forClient(client, local net.Addr) (string, error) {
 	cip := hostIP(client)
 	for i, r := range p.rules {
@@ -43,7 +47,7 @@ func (p *passiveAddrs) forClient(client, local net.Addr) (string, error) {
 	}
 	ip := hostIP(local)
 	if ip == nil || ip.To4() == nil {
-		return "", fmt.Errorf("no IPv4 address for PASV (use EPSV)")
+		return "", errPassiveNeedsIPv4
 	}
 	return ip.To4().String(), nil
 }

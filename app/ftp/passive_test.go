@@ -1,7 +1,11 @@
 package ftp_test
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -98,4 +102,132 @@ func TestForcedTLSModes(t *testing.T) {
 	if n, _ := conn.Read(make([]byte, 10)); n > 0 {
 		t.Error("implicit-only port sent a plaintext banner")
 	}
+}
+
+// waitEPSV sends EPSV until it gets a port, for up to within.
+func (c *rawClient) waitEPSV(within time.Duration) {
+	c.t.Helper()
+	for deadline := time.Now().Add(within); ; time.Sleep(50 * time.Millisecond) {
+		code, msg := c.cmd("EPSV")
+		if code == 229 {
+			return
+		}
+		if code != 425 || time.Now().After(deadline) {
+			c.t.Fatalf("EPSV, the only data port should be free within %s: %s", within, msg)
+		}
+	}
+}
+
+// A PASV whose address cannot be found (a passive rule whose name does not
+// resolve) is answered 425, saying why and no more, and holds no port: the
+// only data port is free for the client's EPSV at once.
+func TestPASVWithoutAnAddressHoldsNoPort(t *testing.T) {
+	failing := func(context.Context) (string, error) { return "", errors.New("lookup internal.example: no such host") }
+	_, all, _ := net.ParseCIDR("0.0.0.0/0")
+	g := startGateway(t, gatewayOptions{backend: "file", dataPorts: 1,
+		passive: []gw.PassiveRule{{Net: all, Address: "internal.example", Lookup: failing}}})
+	c := dialRaw(t, g.addr, true)
+	c.login()
+	code, msg := c.cmd("PASV")
+	if code != 425 || !strings.Contains(msg, "passive address cannot be found") || strings.Contains(msg, "internal.example") {
+		t.Fatalf("PASV with no address: %q, want a 425 that names nothing internal", msg)
+	}
+	c.expect(229, "EPSV")
+	if !strings.Contains(g.logs.String(), "internal.example") {
+		t.Error("the log does not say which passive address failed")
+	}
+}
+
+// A transfer whose client never connects fails with 425 at the data
+// connection timeout, and its port is freed with it: the session's next
+// EPSV gets the only port, and a late connection to the old port is
+// refused, not left hanging.
+func TestTransferWithoutItsClientFreesThePort(t *testing.T) {
+	defer gw.SetDataConnectTimeout(time.Second)()
+	g := startGateway(t, gatewayOptions{backend: "file", dataPorts: 1})
+	c := dialRaw(t, g.addr, true)
+	c.login()
+	port := c.epsvPort()
+	if code, msg := c.cmd("LIST"); code != 425 {
+		t.Fatalf("LIST without a data connection: %q, want 425", msg)
+	}
+	if conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
+		conn.Close()
+		t.Fatal("the failed transfer's port still accepts connections")
+	}
+	c.waitEPSV(time.Second)
+}
+
+// A session that ends, or sends ABOR, while its transfer waits for the data
+// connection frees the port at once, not at the data connection timeout
+// (30 s): another session gets it, and the ABOR is answered right away.
+func TestEndedOrAbortedWaitFreesThePort(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file", dataPorts: 1})
+	other := dialRaw(t, g.addr, true)
+	other.login()
+
+	c := dialRaw(t, g.addr, true)
+	c.login()
+	c.expect(229, "EPSV")
+	c.send("LIST")
+	time.Sleep(200 * time.Millisecond) // the transfer waits for its client
+	start := time.Now()
+	c.send("ABOR")
+	if code, msg := c.reply(); code != 425 && code != 426 {
+		t.Fatalf("the waiting LIST after ABOR: %q", msg)
+	}
+	if code, msg := c.reply(); code/100 != 2 {
+		t.Fatalf("ABOR: %q", msg)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("ABOR answered after %s", d)
+	}
+	other.waitEPSV(2 * time.Second)
+	other.expect(221, "QUIT")
+
+	c.waitEPSV(2 * time.Second) // once other's session has let the port go
+	c.send("LIST")
+	time.Sleep(200 * time.Millisecond)
+	c.conn.Close() // the client goes away
+	third := dialRaw(t, g.addr, true)
+	third.login()
+	third.waitEPSV(2 * time.Second)
+}
+
+// A client that sends PASV right behind a transfer command (before the
+// transfer took its data connection) does not close the port the transfer
+// is about to use: the listing arrives, then the new port.
+func TestPassivePipelinedBehindATransfer(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file", dataPorts: 2})
+	must(t, g.dial(t).Stor("a.txt", strings.NewReader("a")))
+	c := dialRaw(t, g.addr, true)
+	c.login()
+	for i := range 20 {
+		port := c.epsvPort()
+		c.send("NLST\r\nEPSV")
+		dc := c.openData(port)
+		c.expect150()
+		names, err := io.ReadAll(dc)
+		if err != nil || !strings.Contains(string(names), "a.txt") {
+			t.Fatalf("round %d: listing %q, %v", i, names, err)
+		}
+		c.expect226()
+		if code, msg := c.reply(); code != 229 {
+			t.Fatalf("round %d: the pipelined EPSV: %q", i, msg)
+		}
+		c.expect(200, "NOOP")
+	}
+}
+
+// A transfer command that fails before it takes its port (a missing file)
+// leaves the port to the session's next EPSV, even with a single data port.
+func TestFailedTransferCommandLeavesItsPortFree(t *testing.T) {
+	g := startGateway(t, gatewayOptions{backend: "file", dataPorts: 1})
+	c := dialRaw(t, g.addr, true)
+	c.login()
+	c.expect(229, "EPSV")
+	if code, msg := c.cmd("RETR missing.bin"); code/100 != 5 {
+		t.Fatalf("RETR of a missing file: %q", msg)
+	}
+	c.expect(229, "EPSV")
 }

@@ -207,7 +207,7 @@ func (s *Server) releasePassive(c *controlConn) {
 	s.portMu.Lock()
 	var mine []*dataListener
 	for _, l := range s.listeners {
-		if l.owner.Load() == c {
+		if l.owner.Load() == c && !l.claimed.Load() {
 			mine = append(mine, l)
 		}
 	}
@@ -215,6 +215,38 @@ func (s *Server) releasePassive(c *controlConn) {
 	for _, l := range mine {
 		l.closeUnused()
 	}
+}
+
+// claimPassive marks the passive ports announced to c as spoken for by the
+// transfer command just read, so that c's next PASV does not release them
+// (see releasePassive); or, at the next final reply, no longer (a transfer
+// that failed before taking its port, such as RETR of a missing file,
+// leaves it to be released).
+func (s *Server) claimPassive(c *controlConn, claim bool) {
+	s.portMu.Lock()
+	defer s.portMu.Unlock()
+	for _, l := range s.listeners {
+		if l.owner.Load() == c {
+			l.claimed.Store(claim)
+		}
+	}
+}
+
+// errPassiveAddress is what a client is told when its passive address
+// cannot be found (the detail is logged).
+var errPassiveAddress = errors.New("the passive address cannot be found right now: try again in a moment, or use EPSV")
+
+// passiveAddressFor checks, before the library reserves a port for a PASV,
+// that the address to send c can be found.
+func (s *Server) passiveAddressFor(c *controlConn) error {
+	if _, err := s.passive.forClient(c.RemoteAddr(), c.LocalAddr()); err != nil {
+		s.log.Warn("PASV refused: no passive address for this client", "client", c.RemoteAddr().String(), "err", err)
+		if errors.Is(err, errPassiveNeedsIPv4) {
+			return errPassiveNeedsIPv4
+		}
+		return errPassiveAddress
+	}
+	return nil
 }
 
 // aeadSuites are the TLS 1.2 cipher suites offered: forward secrecy and
@@ -241,7 +273,15 @@ func (s *Server) admit(c net.Conn) (*admission, bool) {
 func (s *Server) registerControl(c *controlConn) {
 	c.metrics = s.metrics
 	c.onPassivePort = func(port int) { s.setPortOwner(port, c) }
-	c.onPassiveCommand = func() { s.releasePassive(c) }
+	c.onPassiveCommand = func(cmd string) error {
+		s.releasePassive(c)
+		if cmd == "PASV" {
+			return s.passiveAddressFor(c)
+		}
+		return nil
+	}
+	c.onTransferCommand = func() { s.claimPassive(c, true) }
+	c.onFinalReply = func() { s.claimPassive(c, false) }
 	s.ctrlMu.Lock()
 	s.controls[c.RemoteAddr().String()] = c
 	s.ctrlMu.Unlock()
