@@ -53,16 +53,7 @@ func TestAllDataPortsBusy(t *testing.T) {
 	b.expect(425, "EPSV")
 	b.expect(200, "NOOP")
 	a.expect(221, "QUIT")
-	// The port is free once a's session has ended; b gets it then.
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		code, msg := b.cmd("EPSV")
-		if code == 229 {
-			break
-		}
-		if code != 425 || time.Now().After(deadline) {
-			t.Fatalf("EPSV after the port was freed: %s", msg)
-		}
-	}
+	b.waitEPSV(5 * time.Second) // the port is free once a's session has ended
 }
 
 // Before TLS only the commands that lead to TLS are answered: no plaintext
