@@ -151,14 +151,14 @@ func (c *controlConn) Write(p []byte) (int, error) {
 	if isErrorReply(p) && c.metrics != nil {
 		c.metrics.ErrorReplies.Add(1)
 	}
+	if isFinalReply(p) && c.onFinalReply != nil {
+		c.onFinalReply() // before the client can answer it with a PASV
+	}
 	if _, err := c.Conn.Write(p); err != nil {
 		return 0, err
 	}
 	if isFinalReply(p) {
 		c.runAfterReplyNow()
-		if c.onFinalReply != nil {
-			c.onFinalReply()
-		}
 	}
 	return n, nil
 }
