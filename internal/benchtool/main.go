@@ -47,7 +47,7 @@ type bench struct {
 	s3             *s3.Client
 	gwS3, gwFile   *proc
 	gwBin          string
-	gwS3Env        []string // how gwS3 was started (restartS3Gateway)
+	gwS3Env        []string     // how gwS3 was started (restartS3Gateway)
 	sumGateways    []sumGateway // S3 gateways with other CHECKSUMS (checksums.go)
 	portS3, portFS int
 	httpS3         int
