@@ -203,12 +203,8 @@ func (c *controlConn) commandLines(line []byte) []byte {
 		// Before login the library refuses REST, and would refuse the
 		// "REST 0" meant to cancel it too.
 		c.restPending = n > 0 && c.user.Load() != nil
-	case "RETR", "STOR", "APPE", "STOU":
-		c.restPending = false
-		if c.onTransferCommand != nil {
-			c.onTransferCommand()
-		}
-	case "LIST", "NLST", "MLSD":
+	case "RETR", "STOR", "APPE", "STOU", "LIST", "NLST", "MLSD":
+		c.restPending = false // (a listing already cleared it above)
 		if c.onTransferCommand != nil {
 			c.onTransferCommand()
 		}
